@@ -1,0 +1,470 @@
+"""The chain: py-evm configured for CityLedger, over a store committed once per block.
+
+``LedgerChain`` is the only object that touches py-evm's chain database. It is not thread-safe:
+the node runs every call on one worker thread (see ``node.service``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import rlp
+from eth.abc import BlockAPI, BlockHeaderAPI, ReceiptAPI, SignedTransactionAPI, StateAPI
+from eth.chains.base import Chain
+from eth.constants import BLANK_ROOT_HASH, CREATE_CONTRACT_ADDRESS, ZERO_ADDRESS
+from eth.db.atomic import AtomicDB
+from eth.db.chain import ChainDB
+from eth.exceptions import BlockNotFound, HeaderNotFound, TransactionNotFound
+from eth.vm.chain_context import ChainContext
+from eth.vm.message import Message
+from eth.vm.spoof import SpoofTransaction
+from eth_abi import decode as abi_decode
+from eth_hash.auto import keccak
+from eth_keys import keys
+from eth_typing import Address, Hash32
+from eth_utils import ValidationError, encode_hex
+from trie import HexaryTrie
+
+from node.consensus import (
+    VANITY_BYTES,
+    CityLedgerVM,
+    NonMemberSender,
+    is_active_member,
+    recover_sealer,
+    seal_header,
+)
+from node.errors import BlockRejected, ExecutionReverted, GenesisError, StorageError
+from node.genesis import GENESIS_DEPLOYER, Genesis
+from node.kv import BlockWriteBuffer, KeyValueStore
+
+log = logging.getLogger("cityledger.chain")
+
+_SEALERS_SELECTOR = keccak(b"sealers()")[:4]
+_GENESIS_KEY = b"cityledger:genesis-hash"
+_ERROR_SELECTOR = keccak(b"Error(string)")[:4]
+
+
+@dataclass
+class BuiltBlock:
+    """A sealed block and what happened to the transactions offered for it."""
+
+    block: BlockAPI
+    receipts: tuple[ReceiptAPI, ...]
+    #: Offered but not included, with the reason (they leave the pool).
+    dropped: list[tuple[SignedTransactionAPI, str]] = field(default_factory=list)
+    #: Offered but left for a later block (the block was full).
+    deferred: list[SignedTransactionAPI] = field(default_factory=list)
+
+
+def decode_revert_reason(data: bytes) -> str | None:
+    """Solidity ``Error(string)`` revert data to its message; None for other revert data."""
+    if data[:4] == _ERROR_SELECTOR:
+        try:
+            (reason,) = abi_decode(["string"], data[4:])
+            return str(reason)
+        except Exception:  # malformed revert data is reported raw
+            return None
+    return None
+
+
+class LedgerChain:
+    """A CityLedger chain stored in ``store`` and defined by ``genesis``."""
+
+    def __init__(self, store: KeyValueStore, genesis: Genesis) -> None:
+        self.genesis = genesis
+        self.vm_class = CityLedgerVM.configure(
+            __name__="CityLedgerVM", registry_address=genesis.registry.address)
+        self.chain_class = Chain.configure(
+            __name__="CityLedgerChain", vm_configuration=((0, self.vm_class),),
+            chain_id=genesis.chain_id)
+        self.chain_context = ChainContext(genesis.chain_id)
+        self._store = store
+        self.buffer = BlockWriteBuffer(store)
+        self.db = AtomicDB(self.buffer)
+        self.chaindb = ChainDB(self.db)
+        self._sealer_cache: OrderedDict[bytes, tuple[Address, ...]] = OrderedDict()
+        expected = build_genesis_header(genesis, self.vm_class)
+        stored = store.get(_GENESIS_KEY)
+        if stored is None:
+            header = build_genesis_state(self.db, genesis, self.vm_class)
+            assert header.hash == expected.hash
+            self.chaindb.persist_header(header)
+            self.db[_GENESIS_KEY] = header.hash
+            self.buffer.flush()
+            log.info("initialised chain %d, genesis %s", genesis.chain_id, encode_hex(header.hash))
+        elif stored != expected.hash:
+            raise GenesisError(
+                f"the data directory holds chain with genesis {encode_hex(stored)}, but the genesis "
+                f"file describes {encode_hex(expected.hash)}")
+        self.genesis_header = expected
+
+    def close(self) -> None:
+        """Drop any uncommitted writes and close the store."""
+        self.buffer.discard()
+        self._store.close()
+
+    # ------------------------------------------------------------------ reads
+    @property
+    def chain_id(self) -> int:
+        return self.genesis.chain_id
+
+    @property
+    def head(self) -> BlockHeaderAPI:
+        return self.chaindb.get_canonical_head()
+
+    def header_by_number(self, number: int) -> BlockHeaderAPI | None:
+        try:
+            return self.chaindb.get_canonical_block_header_by_number(number)
+        except (HeaderNotFound, BlockNotFound):
+            return None
+
+    def header_by_hash(self, block_hash: bytes) -> BlockHeaderAPI | None:
+        try:
+            header = self.chaindb.get_block_header_by_hash(Hash32(block_hash))
+        except (HeaderNotFound, BlockNotFound, ValidationError):
+            return None
+        canonical = self.header_by_number(header.block_number)
+        return header if canonical is not None and canonical.hash == header.hash else None
+
+    def block(self, header: BlockHeaderAPI) -> BlockAPI:
+        return self.vm_class.get_block_class().from_header(header=header, chaindb=self.chaindb)
+
+    def receipts(self, block: BlockAPI) -> tuple[ReceiptAPI, ...]:
+        return tuple(block.get_receipts(self.chaindb))
+
+    def raw_block(self, header: BlockHeaderAPI) -> bytes:
+        return bytes(rlp.encode(self.block(header)))
+
+    def decode_block(self, raw: bytes) -> BlockAPI:
+        block: BlockAPI = rlp.decode(raw, sedes=self.vm_class.get_block_class())
+        return block
+
+    def transaction_location(self, tx_hash: bytes) -> tuple[int, int] | None:
+        try:
+            number, index = self.chaindb.get_transaction_index(Hash32(tx_hash))
+        except (TransactionNotFound, ValidationError):
+            return None
+        return int(number), int(index)
+
+    def state_at(self, header: BlockHeaderAPI) -> StateAPI:
+        """A throwaway state view after ``header``; never persisted."""
+        return self.vm_class.build_state(self.db, header, self.chain_context)
+
+    def is_active_member(self, account: Address, header: BlockHeaderAPI | None = None) -> bool:
+        state = self.state_at(header or self.head)
+        return is_active_member(state, self.genesis.registry.address, account)
+
+    def sealers_at(self, header: BlockHeaderAPI) -> tuple[Address, ...]:
+        """The sealer set recorded in the registry in the state after ``header``."""
+        cached = self._sealer_cache.get(header.state_root)
+        if cached is not None:
+            return cached
+        output = self._static_call(header, self.genesis.registry.address, _SEALERS_SELECTOR)
+        (addresses,) = abi_decode(["address[]"], output)
+        sealers = tuple(Address(bytes.fromhex(a[2:])) for a in addresses)
+        self._sealer_cache[header.state_root] = sealers
+        if len(self._sealer_cache) > 64:
+            self._sealer_cache.popitem(last=False)
+        return sealers
+
+    def _static_call(self, header: BlockHeaderAPI, to: Address, data: bytes) -> bytes:
+        state = self.state_at(header)
+        message = Message(gas=10_000_000, to=to, sender=ZERO_ADDRESS, value=0, data=data,
+                          code=state.get_code(to), is_static=True)
+        context = state.get_transaction_context_class()(gas_price=0, origin=ZERO_ADDRESS)
+        computation = state.computation_class.apply_computation(state, message, context)
+        if computation.is_error:
+            raise StorageError(f"registry call failed: {computation.error!r}")
+        return bytes(computation.output)
+
+    # ----------------------------------------------------------- execution
+    def _spoof(self, header: BlockHeaderAPI, call: dict[str, Any], state: StateAPI) -> SpoofTransaction:
+        sender = call.get("from") or ZERO_ADDRESS
+        unsigned = self.vm_class.create_unsigned_transaction(
+            nonce=state.get_nonce(sender),
+            gas_price=0,
+            gas=call.get("gas") or header.gas_limit,
+            to=call.get("to") or CREATE_CONTRACT_ADDRESS,
+            value=call.get("value", 0),
+            data=call.get("data", b""),
+        )
+        return SpoofTransaction(unsigned, from_=sender)
+
+    def call(self, call: dict[str, Any], header: BlockHeaderAPI) -> bytes:
+        """``eth_call``: execute on top of ``header`` without a signature or fee."""
+        with self.chain_class(self.db).get_vm(header).in_costless_state() as state:
+            tx = self._spoof(header, call, state)
+            computation = state.costless_execute_transaction(tx)
+        if computation.is_error:
+            raise _execution_error(computation)
+        return bytes(computation.output)
+
+    def estimate_gas(self, call: dict[str, Any], header: BlockHeaderAPI) -> int:
+        """``eth_estimateGas`` by binary search, as py-evm estimates."""
+        from eth.estimators.gas import binary_gas_search_intrinsic_tolerance
+
+        with self.chain_class(self.db).get_vm(header).in_costless_state() as state:
+            tx = self._spoof(header, call, state)
+            snapshot = state.snapshot()
+            probe = state.costless_execute_transaction(tx)
+            state.revert(snapshot)
+            if probe.is_error:
+                raise _execution_error(probe)
+            return int(binary_gas_search_intrinsic_tolerance(state, tx))
+
+    def get_proof(self, account: Address, slots: Sequence[int], header: BlockHeaderAPI) -> dict[str, Any]:
+        """EIP-1186 account and storage proofs against ``header.state_root``."""
+        state_trie = HexaryTrie(self.db, header.state_root)
+        account_key = keccak(account)
+        account_proof = state_trie.get_proof(account_key)
+        state = self.state_at(header)
+        storage_root = _storage_root(state_trie, account_key)
+        storage_trie = HexaryTrie(self.db, storage_root)
+        storage = []
+        for slot in slots:
+            key = keccak(slot.to_bytes(32, "big"))
+            storage.append({
+                "key": slot,
+                "value": state.get_storage(account, slot),
+                "proof": [rlp.encode(node) for node in storage_trie.get_proof(key)],
+            })
+        return {
+            "address": account,
+            "accountProof": [rlp.encode(node) for node in account_proof],
+            "balance": state.get_balance(account),
+            "codeHash": state.get_code_hash(account),
+            "nonce": state.get_nonce(account),
+            "storageHash": storage_root,
+            "storageProof": storage,
+        }
+
+    # ------------------------------------------------------------- writes
+    def build_block(
+        self,
+        transactions: Sequence[SignedTransactionAPI],
+        timestamp: int,
+        sealer_key: keys.PrivateKey,
+        vanity: bytes = b"",
+    ) -> BuiltBlock:
+        """Build one block from ``transactions`` in order, seal it, persist it and commit.
+
+        A transaction py-evm refuses (nonce gap, non-member, out of gas budget) is dropped and the
+        block rebuilt without it, so a refused transaction can never leave half-applied state.
+        """
+        parent = self.head
+        sealer = Address(sealer_key.public_key.to_canonical_address())
+        if sealer not in self.sealers_at(parent):
+            raise BlockRejected(parent.block_number + 1, "sealer",
+                                f"{encode_hex(sealer)} is not in the sealer set at block "
+                                f"{parent.block_number}")
+        candidates = list(transactions)
+        dropped: list[tuple[SignedTransactionAPI, str]] = []
+        while True:
+            try:
+                built = self._try_build(parent, candidates, timestamp, sealer, vanity)
+            except _Refused as refused:
+                self.buffer.discard()
+                dropped.append((candidates[refused.index], refused.reason))
+                del candidates[refused.index]
+                continue
+            except BaseException:
+                self.buffer.discard()
+                raise
+            break
+        block, receipts, deferred = built
+        sealed = block.copy(header=seal_header(block.header, sealer_key))
+        self.chaindb.persist_block(sealed)
+        self.buffer.flush()
+        return BuiltBlock(sealed, receipts, dropped, deferred)
+
+    def _try_build(
+        self, parent: BlockHeaderAPI, candidates: Sequence[SignedTransactionAPI], timestamp: int,
+        sealer: Address, vanity: bytes,
+    ) -> tuple[BlockAPI, tuple[ReceiptAPI, ...], list[SignedTransactionAPI]]:
+        header = self.vm_class.create_header_from_parent(
+            parent,
+            coinbase=sealer,
+            timestamp=max(timestamp, parent.timestamp + 1),
+            gas_limit=parent.gas_limit,
+            extra_data=vanity.ljust(VANITY_BYTES, b"\0")[:VANITY_BYTES],
+        )
+        vm = self.chain_class(self.db).get_vm(header)
+        vm.block_preprocessing(vm.get_block())
+        receipts: list[ReceiptAPI] = []
+        included: list[SignedTransactionAPI] = []
+        deferred: list[SignedTransactionAPI] = []
+        current = header
+        for index, tx in enumerate(candidates):
+            if deferred or current.gas_used + tx.gas > current.gas_limit:
+                deferred.append(tx)
+                continue
+            try:
+                receipt, _computation = vm.apply_transaction(current, tx)
+            except NonMemberSender as exc:
+                raise _Refused(index, f"sender is not an active member: {exc}") from exc
+            except ValidationError as exc:
+                raise _Refused(index, str(exc)) from exc
+            current = vm.add_receipt_to_header(current, receipt)
+            current = vm.increment_blob_gas_used(current, tx)
+            receipts.append(receipt)
+            included.append(tx)
+        filled = vm.set_block_transactions_and_withdrawals(vm.get_block(), current, included, receipts)
+        processed = vm.block_postprocessing(filled)
+        result = vm.mine_block(processed)
+        return result.block, tuple(receipts), deferred
+
+    def import_block(self, block: BlockAPI) -> None:
+        """Verify and append a block produced elsewhere (a replica following its sealer).
+
+        Checks, in order, each reported by name in :class:`BlockRejected`: ``parent`` (extends our
+        head), ``seal`` (signed by a sealer in the set valid at the parent), ``header`` (fork rules:
+        number, timestamp, gas limit, zero base fee, post-merge fields), ``sender membership`` (every
+        sender an active member at its transaction), then re-execution: ``transaction root``,
+        ``receipt root``, ``state root``, ``gas used``, ``logs bloom`` and every other header field
+        must equal what this node computes.
+        """
+        number = block.header.block_number
+        parent = self.head
+        if block.header.parent_hash != parent.hash or number != parent.block_number + 1:
+            raise BlockRejected(number, "parent",
+                                f"does not extend head {parent.block_number} {encode_hex(parent.hash)}")
+        try:
+            signer = recover_sealer(block.header)
+        except ValidationError as exc:
+            raise BlockRejected(number, "seal", str(exc)) from exc
+        sealers = self.sealers_at(parent)
+        if signer not in sealers:
+            raise BlockRejected(number, "seal",
+                                f"sealed by {encode_hex(signer)}, not a sealer at block "
+                                f"{parent.block_number} ({', '.join(encode_hex(s) for s in sealers)})")
+        try:
+            self.vm_class.validate_header(block.header, parent)
+        except ValidationError as exc:
+            raise BlockRejected(number, "header", str(exc)) from exc
+        try:
+            base = self.vm_class.create_header_from_parent(parent).copy(gas_used=block.header.gas_used)
+            vm = self.chain_class(self.db).get_vm(base)
+            result = vm.import_block(block)
+            computed = result.block
+            mismatch = _first_header_mismatch(computed.header, block.header)
+            if mismatch is not None:
+                raise BlockRejected(number, *mismatch)
+            self.chaindb.persist_block(block)
+        except NonMemberSender as exc:
+            self.buffer.discard()
+            raise BlockRejected(number, "sender membership", str(exc)) from exc
+        except ValidationError as exc:
+            self.buffer.discard()
+            raise BlockRejected(number, "execution", str(exc)) from exc
+        except BaseException:
+            self.buffer.discard()
+            raise
+        self.buffer.flush()
+
+
+class _Refused(Exception):
+    def __init__(self, index: int, reason: str) -> None:
+        super().__init__(reason)
+        self.index = index
+        self.reason = reason
+
+
+_HEADER_CHECKS = (
+    ("transaction_root", "transaction root"),
+    ("receipt_root", "receipt root"),
+    ("state_root", "state root"),
+    ("gas_used", "gas used"),
+    ("bloom", "logs bloom"),
+    ("requests_hash", "requests hash"),
+    ("withdrawals_root", "withdrawals root"),
+    ("blob_gas_used", "blob gas used"),
+)
+
+
+def _first_header_mismatch(computed: BlockHeaderAPI, claimed: BlockHeaderAPI) -> tuple[str, str] | None:
+    for attr, check in _HEADER_CHECKS:
+        mine, theirs = getattr(computed, attr), getattr(claimed, attr)
+        if mine != theirs:
+            show = encode_hex(mine) if isinstance(mine, bytes) else str(mine)
+            shown = encode_hex(theirs) if isinstance(theirs, bytes) else str(theirs)
+            return check, f"block claims {shown}, re-execution gives {show}"
+    if computed.hash != claimed.hash:
+        return "header", "re-executed header differs from the block's header"
+    return None
+
+
+def _storage_root(state_trie: HexaryTrie, account_key: bytes) -> bytes:
+    encoded = state_trie.get(account_key)
+    if not encoded:
+        return BLANK_ROOT_HASH
+    _nonce, _balance, storage_root, _code_hash = rlp.decode(encoded)
+    return bytes(storage_root)
+
+
+def _execution_error(computation: Any) -> Exception:
+    from eth.exceptions import Revert
+
+    error = computation.error
+    if isinstance(error, Revert):
+        data = bytes(computation.output)
+        return ExecutionReverted(data=data, reason=decode_revert_reason(data))
+    return ExecutionReverted(data=b"", reason=str(error) or type(error).__name__)
+
+
+def _genesis_header_params(genesis: Genesis, state_root: bytes) -> dict[str, Any]:
+    return {
+        "state_root": state_root,
+        "timestamp": genesis.timestamp,
+        "gas_limit": genesis.gas_limit,
+        "extra_data": genesis.extra_data,
+        "difficulty": 0,
+        "coinbase": ZERO_ADDRESS,
+        "nonce": b"\0" * 8,
+        "mix_hash": b"\0" * 32,
+        "base_fee_per_gas": 0,
+    }
+
+
+def build_genesis_state(db: AtomicDB, genesis: Genesis, vm_class: type[CityLedgerVM]) -> BlockHeaderAPI:
+    """Write the genesis state into ``db`` and return the genesis header (not yet persisted).
+
+    Plain allocations are applied first; then the registry's creation code runs once as a
+    CREATE message from :data:`GENESIS_DEPLOYER`, with its result installed at the registry
+    address. Deterministic: the same document always gives the same state root.
+    """
+    pre = vm_class.create_genesis_header(**_genesis_header_params(genesis, BLANK_ROOT_HASH))
+    state = vm_class.build_state(db, pre, ChainContext(genesis.chain_id))
+    for address, acc in genesis.alloc.items():
+        state.set_balance(address, acc.balance)
+        state.set_nonce(address, acc.nonce)
+        state.set_code(address, acc.code)
+        for slot, value in acc.storage.items():
+            state.set_storage(address, slot, value)
+    registry = genesis.registry
+    message = Message(
+        gas=genesis.gas_limit, to=CREATE_CONTRACT_ADDRESS, sender=GENESIS_DEPLOYER, value=0,
+        data=b"", code=registry.init_code(), create_address=registry.address,
+    )
+    context = state.get_transaction_context_class()(gas_price=0, origin=GENESIS_DEPLOYER)
+    computation = state.computation_class.apply_create_message(state, message, context)
+    if computation.is_error:
+        output = bytes(computation.output)
+        raise GenesisError(
+            f"registry constructor failed at genesis: {computation.error!r}"
+            + (f" ({decode_revert_reason(output)})" if decode_revert_reason(output) else
+               f" (revert data {encode_hex(output)})" if output else ""))
+    state.persist()
+    return vm_class.create_genesis_header(**_genesis_header_params(genesis, state.state_root))
+
+
+def build_genesis_header(genesis: Genesis, vm_class: type[CityLedgerVM]) -> BlockHeaderAPI:
+    """The genesis header, computed in a scratch in-memory database."""
+    return build_genesis_state(AtomicDB(), genesis, vm_class)
+
+
+def sealers_of(headers: Iterable[BlockHeaderAPI]) -> list[Address]:
+    return [recover_sealer(h) for h in headers]

@@ -1,0 +1,297 @@
+"""Genesis as data: a JSON document loaded into a frozen, documented configuration.
+
+The document names the chain id, the initial gas limit and timestamp, plain account allocations,
+and the member registry deployed at genesis with its constructor arguments (members, admins and
+threshold, sealers). The registry's creation code is part of the document, so a genesis file fully
+determines the genesis state without the contract artifacts; the node runs that creation code
+once, at a fixed address, when it builds the genesis state.
+
+Format ``cityledger-genesis/1``::
+
+    {
+      "format": "cityledger-genesis/1",
+      "chainId": 17228,
+      "timestamp": 1764000000,
+      "gasLimit": 500000000,
+      "extraData": "0x...",                # vanity, at most 32 bytes
+      "development": true,                 # dev keys exist for this chain; never in production
+      "alloc": {"0xADDR": {"balance": "0x0", "nonce": 0, "code": "0x", "storage": {"0x0": "0x1"}}},
+      "registry": {
+        "address": "0x...", "creationCode": "0x...", "artifactSha256": "...",
+        "threshold": 2, "admins": ["0x..."], "sealers": ["0x..."],
+        "members": [{"name": "...", "kind": "department", "level": "city",
+                     "accounts": ["0x..."], "encryptionKey": "0x<32 bytes>"}]
+      }
+    }
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from eth_abi import encode as abi_encode
+from eth_typing import Address
+from eth_utils import to_canonical_address, to_checksum_address
+
+from node.errors import GenesisError
+
+GENESIS_FORMAT = "cityledger-genesis/1"
+#: Where the member registry lives on every CityLedger chain built from a genesis file.
+DEFAULT_REGISTRY_ADDRESS = to_canonical_address("0x00000000000000000000000000000000c1700001")
+#: The deployer address used for the genesis creation message (no key exists for it).
+GENESIS_DEPLOYER = to_canonical_address("0x00000000000000000000000000000000c1700000")
+
+#: Contract enum order (contracts/MemberRegistry.sol ``MemberKind`` and ``Level``).
+MEMBER_KINDS = (
+    "department", "charity", "warehouse", "logistics", "hospital", "regulator", "auditor", "admin",
+)
+LEVELS = ("city", "district", "street")
+
+
+@dataclass(frozen=True)
+class AccountAlloc:
+    """A plain account in the genesis state."""
+
+    balance: int = 0
+    nonce: int = 0
+    code: bytes = b""
+    storage: Mapping[int, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class GenesisMember:
+    """A member admitted at genesis (status Active)."""
+
+    name: str
+    kind: str
+    level: str
+    accounts: tuple[Address, ...]
+    encryption_key: bytes  # X25519 public key, 32 bytes (all zero when not yet set)
+
+
+@dataclass(frozen=True)
+class RegistryGenesis:
+    """The member registry deployed at genesis, with its constructor arguments."""
+
+    address: Address
+    creation_code: bytes
+    artifact_sha256: str
+    members: tuple[GenesisMember, ...]
+    admins: tuple[Address, ...]
+    threshold: int
+    sealers: tuple[Address, ...]
+
+    def init_code(self) -> bytes:
+        """Creation code followed by the ABI-encoded constructor arguments."""
+        members = [
+            (m.name, MEMBER_KINDS.index(m.kind), LEVELS.index(m.level), list(m.accounts),
+             m.encryption_key)
+            for m in self.members
+        ]
+        args = abi_encode(
+            ["(string,uint8,uint8,address[],bytes32)[]", "address[]", "uint256", "address[]"],
+            [members, list(self.admins), self.threshold, list(self.sealers)],
+        )
+        return self.creation_code + args
+
+
+@dataclass(frozen=True)
+class Genesis:
+    """A chain's genesis: everything needed to rebuild block 0 bit for bit."""
+
+    chain_id: int
+    timestamp: int
+    gas_limit: int
+    extra_data: bytes
+    alloc: Mapping[Address, AccountAlloc]
+    registry: RegistryGenesis
+    development: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        """The document form (see the module docstring)."""
+        reg = self.registry
+        return {
+            "format": GENESIS_FORMAT,
+            "chainId": self.chain_id,
+            "timestamp": self.timestamp,
+            "gasLimit": self.gas_limit,
+            "extraData": "0x" + self.extra_data.hex(),
+            "development": self.development,
+            "alloc": {
+                to_checksum_address(addr): {
+                    "balance": hex(acc.balance),
+                    "nonce": acc.nonce,
+                    "code": "0x" + acc.code.hex(),
+                    "storage": {hex(k): hex(v) for k, v in acc.storage.items()},
+                }
+                for addr, acc in self.alloc.items()
+            },
+            "registry": {
+                "address": to_checksum_address(reg.address),
+                "artifactSha256": reg.artifact_sha256,
+                "threshold": reg.threshold,
+                "admins": [to_checksum_address(a) for a in reg.admins],
+                "sealers": [to_checksum_address(a) for a in reg.sealers],
+                "members": [
+                    {
+                        "name": m.name,
+                        "kind": m.kind,
+                        "level": m.level,
+                        "accounts": [to_checksum_address(a) for a in m.accounts],
+                        "encryptionKey": "0x" + m.encryption_key.hex(),
+                    }
+                    for m in reg.members
+                ],
+                "creationCode": "0x" + reg.creation_code.hex(),
+            },
+        }
+
+    def dump(self, path: Path) -> None:
+        """Write the document to ``path``."""
+        path.write_text(json.dumps(self.to_json(), indent=2) + "\n")
+
+
+def load_genesis(path: Path) -> Genesis:
+    """Read and validate a genesis document; every problem names the offending field."""
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise GenesisError(f"cannot read genesis {path}: {exc}") from exc
+    return parse_genesis(doc)
+
+
+def parse_genesis(doc: Any) -> Genesis:
+    """Validate a decoded genesis document and build the frozen :class:`Genesis`."""
+    if not isinstance(doc, dict):
+        raise GenesisError("genesis: expected a JSON object")
+    if doc.get("format") != GENESIS_FORMAT:
+        raise GenesisError(f"genesis.format: expected {GENESIS_FORMAT!r}, got {doc.get('format')!r}")
+    reg = _obj(doc, "registry", "genesis")
+    members = tuple(_member(m, f"genesis.registry.members[{i}]") for i, m in enumerate(
+        _list(reg, "members", "genesis.registry")))
+    admins = tuple(_address(a, "genesis.registry.admins") for a in _list(reg, "admins", "genesis.registry"))
+    sealers = tuple(_address(a, "genesis.registry.sealers") for a in _list(reg, "sealers", "genesis.registry"))
+    threshold = _int(reg.get("threshold"), "genesis.registry.threshold")
+    if not sealers:
+        raise GenesisError("genesis.registry.sealers: at least one sealer is required")
+    if not 1 <= threshold <= len(admins):
+        raise GenesisError(
+            f"genesis.registry.threshold: {threshold} is not between 1 and {len(admins)} admins")
+    member_accounts = {a for m in members for a in m.accounts}
+    for admin in admins:
+        if admin not in member_accounts:
+            raise GenesisError(
+                f"genesis.registry.admins: {to_checksum_address(admin)} is not an account of any member")
+    registry = RegistryGenesis(
+        address=_address(reg.get("address", to_checksum_address(DEFAULT_REGISTRY_ADDRESS)),
+                         "genesis.registry.address"),
+        creation_code=_hex(reg.get("creationCode"), "genesis.registry.creationCode"),
+        artifact_sha256=str(reg.get("artifactSha256", "")),
+        members=members,
+        admins=admins,
+        threshold=threshold,
+        sealers=sealers,
+    )
+    if not registry.creation_code:
+        raise GenesisError("genesis.registry.creationCode: empty")
+    extra = _hex(doc.get("extraData", "0x"), "genesis.extraData")
+    if len(extra) > 32:
+        raise GenesisError(f"genesis.extraData: {len(extra)} bytes, at most 32 allowed")
+    alloc: dict[Address, AccountAlloc] = {}
+    for key, acc in _obj(doc, "alloc", "genesis", default={}).items():
+        where = f"genesis.alloc[{key}]"
+        if not isinstance(acc, dict):
+            raise GenesisError(f"{where}: expected an object")
+        storage = acc.get("storage", {})
+        if not isinstance(storage, dict):
+            raise GenesisError(f"{where}.storage: expected an object")
+        alloc[_address(key, "genesis.alloc")] = AccountAlloc(
+            balance=_int(acc.get("balance", 0), f"{where}.balance"),
+            nonce=_int(acc.get("nonce", 0), f"{where}.nonce"),
+            code=_hex(acc.get("code", "0x"), f"{where}.code"),
+            storage={_int(k, f"{where}.storage"): _int(v, f"{where}.storage") for k, v in storage.items()},
+        )
+    chain_id = _int(doc.get("chainId"), "genesis.chainId")
+    if not 1 <= chain_id < 2**63:
+        raise GenesisError(f"genesis.chainId: {chain_id} out of range")
+    return Genesis(
+        chain_id=chain_id,
+        timestamp=_int(doc.get("timestamp"), "genesis.timestamp"),
+        gas_limit=_int(doc.get("gasLimit"), "genesis.gasLimit"),
+        extra_data=extra,
+        alloc=alloc,
+        registry=registry,
+        development=bool(doc.get("development", False)),
+    )
+
+
+def _member(raw: Any, where: str) -> GenesisMember:
+    if not isinstance(raw, dict):
+        raise GenesisError(f"{where}: expected an object")
+    kind = raw.get("kind")
+    level = raw.get("level")
+    if kind not in MEMBER_KINDS:
+        raise GenesisError(f"{where}.kind: {kind!r} is not one of {', '.join(MEMBER_KINDS)}")
+    if level not in LEVELS:
+        raise GenesisError(f"{where}.level: {level!r} is not one of {', '.join(LEVELS)}")
+    name = raw.get("name")
+    if not isinstance(name, str) or not name:
+        raise GenesisError(f"{where}.name: a non-empty string is required")
+    key = _hex(raw.get("encryptionKey", "0x" + "00" * 32), f"{where}.encryptionKey")
+    if len(key) != 32:
+        raise GenesisError(f"{where}.encryptionKey: expected 32 bytes, got {len(key)}")
+    accounts = tuple(_address(a, f"{where}.accounts") for a in _list(raw, "accounts", where))
+    if not accounts:
+        raise GenesisError(f"{where}.accounts: at least one signing account is required")
+    return GenesisMember(name=name, kind=kind, level=level, accounts=accounts, encryption_key=key)
+
+
+def _obj(doc: dict[str, Any], key: str, where: str, default: Any = None) -> dict[str, Any]:
+    value = doc.get(key, default)
+    if not isinstance(value, dict):
+        raise GenesisError(f"{where}.{key}: expected an object")
+    return value
+
+
+def _list(doc: dict[str, Any], key: str, where: str) -> list[Any]:
+    value = doc.get(key)
+    if not isinstance(value, list):
+        raise GenesisError(f"{where}.{key}: expected a list")
+    return value
+
+
+def _address(raw: Any, where: str) -> Address:
+    try:
+        return Address(to_canonical_address(raw))
+    except (TypeError, ValueError) as exc:
+        raise GenesisError(f"{where}: {raw!r} is not an address") from exc
+
+
+def _hex(raw: Any, where: str) -> bytes:
+    if not isinstance(raw, str) or not raw.startswith("0x"):
+        raise GenesisError(f"{where}: expected a 0x-prefixed hex string")
+    try:
+        return bytes.fromhex(raw[2:])
+    except ValueError as exc:
+        raise GenesisError(f"{where}: {exc}") from exc
+
+
+def _int(raw: Any, where: str) -> int:
+    if isinstance(raw, bool):
+        raise GenesisError(f"{where}: expected an integer")
+    if isinstance(raw, int):
+        value = raw
+    elif isinstance(raw, str):
+        try:
+            value = int(raw, 16) if raw.startswith("0x") else int(raw)
+        except ValueError as exc:
+            raise GenesisError(f"{where}: {raw!r} is not an integer") from exc
+    else:
+        raise GenesisError(f"{where}: expected an integer")
+    if value < 0:
+        raise GenesisError(f"{where}: must not be negative")
+    return value
