@@ -230,11 +230,11 @@ class LedgerChain:
             storage.append({
                 "key": slot,
                 "value": state.get_storage(account, slot),
-                "proof": [rlp.encode(node) for node in storage_trie.get_proof(key)],
+                "proof": _proof_nodes(storage_trie.get_proof(key)),
             })
         return {
             "address": account,
-            "accountProof": [rlp.encode(node) for node in account_proof],
+            "accountProof": _proof_nodes(account_proof),
             "balance": state.get_balance(account),
             "codeHash": state.get_code_hash(account),
             "nonce": state.get_nonce(account),
@@ -395,6 +395,13 @@ def _first_header_mismatch(computed: BlockHeaderAPI, claimed: BlockHeaderAPI) ->
     if computed.hash != claimed.hash:
         return "header", "re-executed header differs from the block's header"
     return None
+
+
+def _proof_nodes(nodes: Sequence[Any]) -> list[bytes]:
+    """EIP-1186 proof list: the root node, then each node referenced by hash. Nodes shorter than
+    32 bytes are embedded in their parent (Yellow Paper appendix D) and are not listed again."""
+    encoded = [bytes(rlp.encode(node)) for node in nodes]
+    return [node for i, node in enumerate(encoded) if i == 0 or len(node) >= 32]
 
 
 def _storage_root(state_trie: HexaryTrie, account_key: bytes) -> bytes:

@@ -1,0 +1,180 @@
+"""Shared fixtures: development chains, and real node processes started on loopback.
+
+Servers a test needs are started here and stopped after the test. Readiness is awaited by polling
+the server's health endpoint with a deadline (a condition, not a sleep).
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("ETH_HASH_BACKEND", "pysha3")
+
+import json  # noqa: E402
+import signal  # noqa: E402
+import socket  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
+from dataclasses import dataclass, field  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+import httpx  # noqa: E402
+import pytest  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = ROOT / "contracts" / "artifacts"
+NODE_BIN = ROOT / "node_modules" / ".bin"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def artifact(name: str) -> dict[str, Any]:
+    return json.loads((ARTIFACTS / f"{name}.json").read_text())
+
+
+@dataclass
+class DevNet:
+    """A development chain's files: ``data_dir/genesis.json`` and ``data_dir/dev-keys.json``."""
+
+    data_dir: Path
+    keys: dict[str, Any]
+
+    @property
+    def genesis_path(self) -> Path:
+        return self.data_dir / "genesis.json"
+
+    @property
+    def chain_id(self) -> int:
+        return int(self.keys["chainId"])
+
+    def member(self, index: int = 0) -> dict[str, Any]:
+        return self.keys["members"][index]
+
+    def admin(self, index: int = 0) -> dict[str, Any]:
+        return self.keys["admins"][index]
+
+    @property
+    def sealer_key(self) -> str:
+        return str(self.keys["sealer"]["private_key"])
+
+
+def make_devnet(data_dir: Path) -> DevNet:
+    from node.init import dev_genesis
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    genesis, dev_keys = dev_genesis(ARTIFACTS)
+    genesis.dump(data_dir / "genesis.json")
+    (data_dir / "dev-keys.json").write_text(json.dumps(dev_keys, indent=2))
+    return DevNet(data_dir, dev_keys)
+
+
+@pytest.fixture
+def devnet(tmp_path: Path) -> DevNet:
+    return make_devnet(tmp_path / "node")
+
+
+@dataclass
+class NodeProcess:
+    """A ``cityledger node run|follow`` process on loopback."""
+
+    args: list[str]
+    port: int
+    ws_port: int | None
+    log_path: Path
+    proc: subprocess.Popen[bytes] | None = None
+    starts: int = field(default=0)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.ws_port or self.port}"
+
+    def start(self, timeout: float = 60.0) -> NodeProcess:
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "cityledger_cli", *self.args], stdout=log, stderr=subprocess.STDOUT,
+            cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        self.starts += 1
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"node exited with {self.proc.returncode}:\n{self.log()}")
+            try:
+                if httpx.get(self.url + "/health", timeout=1.0).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)  # polling interval while waiting for the port to open, not a sync sleep
+        raise RuntimeError(f"node did not become ready:\n{self.log()}")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-20_000:]
+
+    def rpc(self, method: str, params: list[Any] | None = None) -> Any:
+        answer = httpx.post(self.url, json={"jsonrpc": "2.0", "id": 1, "method": method,
+                                            "params": params or []}, timeout=30).json()
+        if "error" in answer:
+            raise RuntimeError(f"{method}: {answer['error']}")
+        return answer["result"]
+
+
+def sealer_process(devnet: DevNet, block_time: float = 0.2, ws: bool = True) -> NodeProcess:
+    port = free_port()
+    ws_port = free_port() if ws else None
+    args = ["node", "run", "--data-dir", str(devnet.data_dir), "--http", f"127.0.0.1:{port}",
+            "--block-time", str(block_time)]
+    if ws_port:
+        args += ["--ws", f"127.0.0.1:{ws_port}"]
+    return NodeProcess(args, port, ws_port, devnet.data_dir.parent / f"node-{port}.log")
+
+
+def replica_process(devnet: DevNet, data_dir: Path, upstream: str) -> NodeProcess:
+    port = free_port()
+    args = ["node", "follow", "--data-dir", str(data_dir), "--genesis", str(devnet.genesis_path),
+            "--upstream", upstream, "--http", f"127.0.0.1:{port}"]
+    data_dir.mkdir(parents=True, exist_ok=True)
+    return NodeProcess(args, port, None, data_dir.parent / f"replica-{port}.log")
+
+
+@pytest.fixture
+def node(devnet: DevNet) -> Iterator[NodeProcess]:
+    proc = sealer_process(devnet).start()
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+@pytest.fixture
+def w3(node: NodeProcess) -> Any:
+    from web3 import Web3
+    from web3.middleware import ExtraDataToPOAMiddleware
+
+    client = Web3(Web3.HTTPProvider(node.url, request_kwargs={"timeout": 30}))
+    client.middleware_onion.inject(ExtraDataToPOAMiddleware, layer=0)
+    return client
