@@ -297,21 +297,26 @@ class LedgerChain:
         receipts: list[ReceiptAPI] = []
         included: list[SignedTransactionAPI] = []
         deferred: list[SignedTransactionAPI] = []
-        current = header
+        # py-evm threads a copied header through every transaction (two deep copies each); the
+        # transaction checks and receipts only read gas used, gas limit and base fee, so a small
+        # running tally stands in and the header is written once at the end.
+        tally = _RunningHeader(header.gas_limit, header.base_fee_per_gas)
+        bloom = 0
         for index, tx in enumerate(candidates):
-            if deferred or current.gas_used + tx.gas > current.gas_limit:
+            if deferred or tally.gas_used + tx.gas > tally.gas_limit:
                 deferred.append(tx)
                 continue
             try:
-                receipt, _computation = vm.apply_transaction(current, tx)
+                receipt, _computation = vm.apply_transaction(tally, tx)  # type: ignore[arg-type]
             except NonMemberSender as exc:
                 raise _Refused(index, f"sender is not an active member: {exc}") from exc
             except ValidationError as exc:
                 raise _Refused(index, str(exc)) from exc
-            current = vm.add_receipt_to_header(current, receipt)
-            current = vm.increment_blob_gas_used(current, tx)
+            tally.gas_used = receipt.gas_used
+            bloom |= receipt.bloom
             receipts.append(receipt)
             included.append(tx)
+        current = header.copy(gas_used=tally.gas_used, bloom=bloom)
         filled = vm.set_block_transactions_and_withdrawals(vm.get_block(), current, included, receipts)
         processed = vm.block_postprocessing(filled)
         result = vm.mine_block(processed)
@@ -364,6 +369,16 @@ class LedgerChain:
             self.buffer.discard()
             raise
         self.buffer.flush()
+
+
+@dataclass
+class _RunningHeader:
+    """The header fields py-evm reads while applying one transaction of a block being built."""
+
+    gas_limit: int
+    base_fee_per_gas: int
+    gas_used: int = 0
+    blob_gas_used: int = 0
 
 
 class _Refused(Exception):

@@ -11,6 +11,11 @@ Each patch below is small and named:
 * **membership at the transaction**: before each transaction executes, the sender must be an
   active member according to the member registry's state *at that point of the block*. A block
   carrying a non-member's transaction is invalid, for the sealer and for every replica alike.
+* **one-pass ordered tries**: transaction, receipt and withdrawal roots are computed by
+  ``node.ordered_trie`` (same result as py-evm's insert-one-at-a-time trie, several times faster).
+* **validate once**: a transaction admitted by this node's pool had its signature and fields
+  validated there; :func:`mark_validated` stops py-evm from validating it again while the block
+  is built. Blocks imported from elsewhere are always validated in full.
 * **no deposit contract**: a permissioned chain has no beacon-chain deposit contract; Prague's
   scan of every receipt for deposit logs is skipped (EIP-6110 requests list stays empty).
 
@@ -100,6 +105,30 @@ def recover_sealer(header: BlockHeaderAPI) -> Address:
     except (BadSignature, ValueError) as exc:
         raise ValidationError(f"seal signature is malformed: {exc}") from exc
 
+
+def _validated_already() -> None:
+    """Stands in for ``transaction.validate()`` on transactions the pool validated."""
+
+
+def mark_validated(transaction: SignedTransactionAPI) -> None:
+    """Record that ``transaction`` passed ``validate()`` (signature, low-s, fields, intrinsic gas).
+
+    The marker lives on the decoded object only (an instance attribute shadowing the method), so
+    the same transaction decoded from a block elsewhere is validated again in full.
+    """
+    transaction.__dict__["validate"] = _validated_already
+
+
+def install_fast_ordered_trie() -> None:
+    """Use :mod:`node.ordered_trie` wherever py-evm's VM builds or checks block tries."""
+    import eth.vm.base
+
+    from node import ordered_trie
+
+    eth.vm.base.make_trie_root_and_nodes = ordered_trie.make_trie_root_and_nodes  # type: ignore[assignment]
+
+
+install_fast_ordered_trie()
 
 _prague_header_from_parent: Callable[..., BlockHeaderAPI] = create_prague_header_from_parent()
 

@@ -130,6 +130,8 @@ class SealerService(ChainService):
         self.vanity = vanity
         self._wake = asyncio.Event()
         self._last_seal = 0.0
+        # Admission reads nonces, balances and membership from one cached view of the head state.
+        self._head_state: tuple[bytes, Any] | None = None
 
     @property
     def sealer_address(self) -> Address:
@@ -146,7 +148,9 @@ class SealerService(ChainService):
     def _admit(self, raw: bytes) -> SignedTransactionAPI:
         tx = decode_transaction(raw, self.chain.chain_id)
         head = self.chain.head
-        state = self.chain.state_at(head)
+        if self._head_state is None or self._head_state[0] != head.hash:
+            self._head_state = (head.hash, self.chain.state_at(head))
+        state = self._head_state[1]
         sender = tx.sender
         self.pool.admit(
             tx,

@@ -16,15 +16,17 @@ from dataclasses import dataclass
 
 import rlp
 from eth.abc import SignedTransactionAPI
+from eth.constants import SECPK1_N
 from eth.vm.forks.prague.transactions import PragueTransactionBuilder
 from eth_typing import Address
 from eth_utils import ValidationError, encode_hex
 
+from node.consensus import mark_validated
 from node.errors import TransactionRejected
 
 MAX_TX_BYTES = 128 * 1024
 MAX_POOL = 50_000
-MAX_NONCE_GAP = 256
+MAX_NONCE_GAP = 4096
 BLOB_TX_TYPE = 3
 
 
@@ -49,14 +51,19 @@ def decode_transaction(raw: bytes, chain_id: int) -> SignedTransactionAPI:
     if tx_chain_id != chain_id:
         raise TransactionRejected(
             "chain_id", f"invalid chain id: transaction is for chain {tx_chain_id}, this is chain {chain_id}")
-    try:
-        tx.check_signature_validity()
-        _ = tx.sender
-    except Exception as exc:
-        raise TransactionRejected("signature", f"invalid sender: bad signature ({exc})") from exc
     if tx.gas < tx.intrinsic_gas:
         raise TransactionRejected(
             "intrinsic_gas", f"intrinsic gas too low: gas {tx.gas}, minimum needed {tx.intrinsic_gas}")
+    try:
+        tx.validate()
+        _ = tx.sender
+    except Exception as exc:
+        raise TransactionRejected("signature", f"invalid sender: bad signature ({exc})") from exc
+    if tx.s > SECPK1_N // 2:
+        # EIP-2: (r, n - s) is a second signature of the same transaction under another hash.
+        # py-evm only checks this when it applies the transaction, so check it at admission.
+        raise TransactionRejected("signature", "invalid sender: bad signature (s above secp256k1n/2, EIP-2)")
+    mark_validated(tx)
     return tx
 
 
@@ -153,15 +160,17 @@ class TxPool:
         return out
 
     def remove(self, txs: Iterable[SignedTransactionAPI]) -> None:
+        """Remove by hash. Transactions copied out of a block are other objects than the pool's,
+        so the sender is read from the pool's own (already recovered) object."""
         for tx in txs:
             entry = self._by_hash.pop(tx.hash, None)
             if entry is None:
                 continue
-            sender_txs = self._by_sender.get(tx.sender)
+            sender_txs = self._by_sender.get(entry.tx.sender)
             if sender_txs is not None:
-                sender_txs.pop(tx.nonce, None)
+                sender_txs.pop(entry.tx.nonce, None)
                 if not sender_txs:
-                    del self._by_sender[tx.sender]
+                    del self._by_sender[entry.tx.sender]
 
     def prune(self, state_nonce: Callable[[Address], int]) -> list[SignedTransactionAPI]:
         """Drop transactions whose nonce is already used on chain; returns them."""

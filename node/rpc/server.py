@@ -257,7 +257,13 @@ def create_rpc_app(
         sender = asyncio.create_task(connection.sender())
         try:
             while True:
-                text = await socket.receive_text()
+                # Clients may send text or binary frames (web3.py's WebSocketProvider sends binary).
+                message = await socket.receive()
+                if message["type"] == "websocket.disconnect":
+                    raise WebSocketDisconnect(message.get("code", 1000))
+                text: str | bytes | None = message.get("text")
+                if text is None:
+                    text = message.get("bytes") or b""
                 if len(text) > MAX_BODY_BYTES:
                     reply: Any = _error(LIMIT_EXCEEDED, f"message exceeds the limit of {MAX_BODY_BYTES} bytes")
                 else:
