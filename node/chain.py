@@ -52,7 +52,8 @@ _ERROR_SELECTOR = keccak(b"Error(string)")[:4]
 class BuiltBlock:
     """A sealed block and what happened to the transactions offered for it."""
 
-    block: BlockAPI
+    #: None when every offered transaction was dropped (no empty block is sealed for them).
+    block: BlockAPI | None
     receipts: tuple[ReceiptAPI, ...]
     #: Offered but not included, with the reason (they leave the pool).
     dropped: list[tuple[SignedTransactionAPI, str]] = field(default_factory=list)
@@ -264,6 +265,8 @@ class LedgerChain:
         candidates = list(transactions)
         dropped: list[tuple[SignedTransactionAPI, str]] = []
         while True:
+            if not candidates:
+                return BuiltBlock(None, (), dropped, [])
             try:
                 built = self._try_build(parent, candidates, timestamp, sealer, vanity)
             except _Refused as refused:

@@ -111,7 +111,9 @@ def _validated_already() -> None:
 
 
 def mark_validated(transaction: SignedTransactionAPI) -> None:
-    """Record that ``transaction`` passed ``validate()`` (signature, low-s, fields, intrinsic gas).
+    """Record that ``transaction`` passed the pool's checks (``validate()``: signature, fields and
+    intrinsic gas; plus the EIP-2 low-s rule, which py-evm's ``validate()`` checks only for legacy
+    transactions and the pool checks for all).
 
     The marker lives on the decoded object only (an instance attribute shadowing the method), so
     the same transaction decoded from a block elsewhere is validated again in full.

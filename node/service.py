@@ -208,10 +208,12 @@ class SealerService(ChainService):
         if not candidates:
             return None, False
         built = chain.build_block(candidates, int(self.clock()), self.sealer_key, self.vanity)
-        self.pool.remove(built.block.transactions)
         for tx, reason in built.dropped:
             log.warning("dropped transaction %s: %s", encode_hex(tx.hash), reason)
         self.pool.remove(tx for tx, _ in built.dropped)
+        if built.block is None:
+            return None, bool(self.pool.ready(nonce_of, 1))
+        self.pool.remove(built.block.transactions)
         after = chain.state_at(built.block.header)
         self.pool.prune(after.get_nonce)
         header = built.block.header

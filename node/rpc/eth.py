@@ -92,7 +92,7 @@ async def fee_history(ctx: RpcContext, params: list[Any]) -> Any:
             "oldestBlock": q(max(oldest, 0)),
             "baseFeePerGas": [q(0)] * (n + 1),
             "gasUsedRatio": [h.gas_used / h.gas_limit if h else 0.0 for h in headers],
-            "baseFeePerBlobGas": [q(1)] * (n + 1),
+            "baseFeePerBlobGas": [q(0)] * (n + 1),
             "blobGasUsedRatio": [0.0] * n,
         }
         if percentiles is not None:
