@@ -10,7 +10,7 @@ import logging
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import rlp
 from eth.abc import BlockAPI, BlockHeaderAPI, ReceiptAPI, SignedTransactionAPI, StateAPI
@@ -24,8 +24,8 @@ from eth.vm.message import Message
 from eth.vm.spoof import SpoofTransaction
 from eth_abi import decode as abi_decode
 from eth_hash.auto import keccak
-from eth_keys import keys
-from eth_typing import Address, Hash32
+from eth_keys.datatypes import PrivateKey
+from eth_typing import Address, BlockNumber, Hash32
 from eth_utils import ValidationError, encode_hex
 from trie import HexaryTrie
 
@@ -119,7 +119,7 @@ class LedgerChain:
 
     def header_by_number(self, number: int) -> BlockHeaderAPI | None:
         try:
-            return self.chaindb.get_canonical_block_header_by_number(number)
+            return self.chaindb.get_canonical_block_header_by_number(BlockNumber(number))
         except (HeaderNotFound, BlockNotFound):
             return None
 
@@ -199,7 +199,8 @@ class LedgerChain:
         """``eth_call``: execute on top of ``header`` without a signature or fee."""
         with self.chain_class(self.db).get_vm(header).in_costless_state() as state:
             tx = self._spoof(header, call, state)
-            computation = state.costless_execute_transaction(tx)
+            # SpoofTransaction proxies every SignedTransactionAPI attribute (py-evm's own pattern).
+            computation = state.costless_execute_transaction(cast(SignedTransactionAPI, tx))
         if computation.is_error:
             raise _execution_error(computation)
         return bytes(computation.output)
@@ -211,7 +212,7 @@ class LedgerChain:
         with self.chain_class(self.db).get_vm(header).in_costless_state() as state:
             tx = self._spoof(header, call, state)
             snapshot = state.snapshot()
-            probe = state.costless_execute_transaction(tx)
+            probe = state.costless_execute_transaction(cast(SignedTransactionAPI, tx))
             state.revert(snapshot)
             if probe.is_error:
                 raise _execution_error(probe)
@@ -248,7 +249,7 @@ class LedgerChain:
         self,
         transactions: Sequence[SignedTransactionAPI],
         timestamp: int,
-        sealer_key: keys.PrivateKey,
+        sealer_key: PrivateKey,
         vanity: bytes = b"",
     ) -> BuiltBlock:
         """Build one block from ``transactions`` in order, seal it, persist it and commit.
@@ -295,11 +296,12 @@ class LedgerChain:
             gas_limit=parent.gas_limit,
             extra_data=vanity.ljust(VANITY_BYTES, b"\0")[:VANITY_BYTES],
         )
-        vm = self.chain_class(self.db).get_vm(header)
+        vm = cast(CityLedgerVM, self.chain_class(self.db).get_vm(header))  # an instance of self.vm_class
         vm.block_preprocessing(vm.get_block())
         receipts: list[ReceiptAPI] = []
         included: list[SignedTransactionAPI] = []
         deferred: list[SignedTransactionAPI] = []
+        assert header.base_fee_per_gas is not None  # Prague header, base fee pinned to zero
         # py-evm threads a copied header through every transaction (two deep copies each); the
         # transaction checks and receipts only read gas used, gas limit and base fee, so a small
         # running tally stands in and the header is written once at the end.

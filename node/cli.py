@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import os
 import signal
 import sys
 from dataclasses import dataclass
+from collections.abc import Generator
 from pathlib import Path
 
+import uvicorn
+
 from eth_keys import keys
+from eth_keys.datatypes import PrivateKey
 
 from node.chain import LedgerChain
 from node.errors import GenesisError, NodeError
@@ -127,7 +132,7 @@ def _init(args: argparse.Namespace) -> int:
     return 0
 
 
-def _sealer_key(settings: RunSettings, development: bool) -> keys.PrivateKey:
+def _sealer_key(settings: RunSettings, development: bool) -> PrivateKey:
     if settings.sealer_keystore is not None:
         from eth_account import Account
 
@@ -151,9 +156,17 @@ def open_chain(data_dir: Path, genesis_path: Path) -> LedgerChain:
     return LedgerChain(LmdbKV(data_dir / "chaindata"), genesis)
 
 
-async def _serve(settings: RunSettings) -> None:
-    import uvicorn
+class _Server(uvicorn.Server):
+    """A uvicorn server that leaves SIGINT/SIGTERM to ``_serve``: with an HTTP and a WebSocket
+    listener, uvicorn's own capture would re-raise the signal into the other server and cut its
+    graceful shutdown short."""
 
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+async def _serve(settings: RunSettings) -> None:
     chain = open_chain(settings.data_dir, settings.genesis_path)
     service: ChainService
     if settings.upstream is None:
@@ -166,7 +179,7 @@ async def _serve(settings: RunSettings) -> None:
     app = create_rpc_app(service, VERSION)
     endpoints = [settings.http] + ([settings.ws] if settings.ws and settings.ws != settings.http else [])
     servers = [
-        uvicorn.Server(uvicorn.Config(app, host=e.host, port=e.port, log_level="warning",
+        _Server(uvicorn.Config(app, host=e.host, port=e.port, log_level="warning",
                                       ws="websockets-sansio", lifespan="on" if i == 0 else "off",
                                       ws_max_size=5 * 1024 * 1024))
         for i, e in enumerate(endpoints)
@@ -175,9 +188,12 @@ async def _serve(settings: RunSettings) -> None:
     log.info("%s %s chain %d at block %d; JSON-RPC on http://%s:%d%s", service.role, VERSION,
              chain.chain_id, head.block_number, settings.http.host, settings.http.port,
              f", ws://{settings.ws.host}:{settings.ws.port}" if settings.ws else "")
+
+    def stop_servers() -> None:
+        for s in servers:
+            s.should_exit = True
+
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, lambda: [setattr(s, "should_exit", True) for s in servers])
-    for server in servers:
-        server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        loop.add_signal_handler(sig, stop_servers)
     await asyncio.gather(*(s.serve() for s in servers))

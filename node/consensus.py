@@ -35,6 +35,7 @@ from eth.vm.forks.prague.headers import create_prague_header_from_parent
 from eth.validation import validate_gas_limit
 from eth_hash.auto import keccak
 from eth_keys import keys
+from eth_keys.datatypes import PrivateKey
 from eth_keys.exceptions import BadSignature
 from eth_typing import Address
 from eth_utils import ValidationError, encode_hex
@@ -87,7 +88,7 @@ def unsealed_hash(header: BlockHeaderAPI) -> bytes:
     return keccak(rlp.encode(header))
 
 
-def seal_header(header: BlockHeaderAPI, key: keys.PrivateKey) -> BlockHeaderAPI:
+def seal_header(header: BlockHeaderAPI, key: PrivateKey) -> BlockHeaderAPI:
     """Sign ``header`` (extraData = vanity only) and return the sealed copy."""
     if len(header.extra_data) != VANITY_BYTES:
         raise ValueError(f"unsealed extraData must be exactly {VANITY_BYTES} bytes of vanity")
@@ -156,7 +157,7 @@ class CityLedgerVM(PragueVM):
     extra_data_max_bytes: ClassVar[int] = VANITY_BYTES + SEAL_BYTES
     registry_address: Address = Address(b"\0" * 20)
 
-    create_header_from_parent = staticmethod(create_zero_fee_header_from_parent)  # type: ignore[assignment]
+    create_header_from_parent = staticmethod(create_zero_fee_header_from_parent)
 
     @classmethod
     def validate_gas(cls, header: BlockHeaderAPI, parent_header: BlockHeaderAPI) -> None:
@@ -170,7 +171,7 @@ class CityLedgerVM(PragueVM):
     ) -> tuple[ReceiptAPI, ComputationAPI]:
         if not is_active_member(self.state, self.registry_address, transaction.sender):
             raise NonMemberSender(transaction.sender)
-        return super().apply_transaction(header, transaction)  # type: ignore[no-any-return]
+        return super().apply_transaction(header, transaction)
 
     def process_deposit_request_data(self, block: BlockAPI) -> None:
         block.block_requests.append(DEPOSIT_REQUEST_TYPE)

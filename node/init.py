@@ -13,6 +13,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PrivateFormat, PublicFormat, NoEncryption
 from eth_keys import keys
+from eth_typing import Address
 from eth_utils import to_canonical_address, to_checksum_address
 
 from node.errors import GenesisError
@@ -78,13 +79,13 @@ def dev_genesis(artifacts_dir: Path, timestamp: int | None = None) -> tuple[Gene
     artifact = load_registry_artifact(artifacts_dir)
     sealer = keys.PrivateKey(secrets.token_bytes(32))
     members: list[GenesisMember] = []
-    admins = []
+    admins: list[Address] = []
     key_entries: list[dict[str, Any]] = []
     admin_entries: list[dict[str, Any]] = []
     for name, kind, level, is_admin in DEV_MEMBERS:
         key = keys.PrivateKey(secrets.token_bytes(32))
         enc_private, enc_public = _x25519()
-        address = key.public_key.to_canonical_address()
+        address = Address(key.public_key.to_canonical_address())
         members.append(GenesisMember(name=name, kind=kind, level=level, accounts=(address,),
                                      encryption_key=enc_public))
         entry = {
@@ -105,7 +106,7 @@ def dev_genesis(artifacts_dir: Path, timestamp: int | None = None) -> tuple[Gene
         members=tuple(members),
         admins=tuple(admins),
         threshold=2,
-        sealers=(sealer.public_key.to_canonical_address(),),
+        sealers=(Address(sealer.public_key.to_canonical_address()),),
     )
     genesis = Genesis(
         chain_id=DEV_CHAIN_ID,

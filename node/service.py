@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from eth.abc import BlockAPI, ReceiptAPI, SignedTransactionAPI
-from eth_keys import keys
+from eth_keys.datatypes import PrivateKey
 from eth_typing import Address
 from eth_utils import encode_hex
 
@@ -114,7 +114,7 @@ class SealerService(ChainService):
     def __init__(
         self,
         chain: LedgerChain,
-        sealer_key: keys.PrivateKey,
+        sealer_key: PrivateKey,
         *,
         block_time: float = 1.0,
         max_block_txs: int = 5_000,

@@ -143,7 +143,7 @@ class TxPool:
     def ready(self, state_nonce: Callable[[Address], int], limit: int) -> list[SignedTransactionAPI]:
         """Up to ``limit`` executable transactions: each sender's contiguous nonce run from its
         state nonce, interleaved across senders by arrival order."""
-        heads: list[tuple[int, bytes, int]] = []
+        heads: list[tuple[int, Address, int]] = []
         for sender, txs in self._by_sender.items():
             nonce = state_nonce(sender)
             if nonce in txs:

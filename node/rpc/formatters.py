@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import rlp
 from eth._utils.address import generate_contract_address
-from eth.abc import BlockAPI, BlockHeaderAPI, ReceiptAPI, SignedTransactionAPI
+from eth.abc import BlockAPI, BlockHeaderAPI, LegacyTransactionFieldsAPI, ReceiptAPI, SignedTransactionAPI
 from eth.constants import CREATE_CONTRACT_ADDRESS
+from eth.vm.forks.prague.blocks import PragueBlockHeader
 from eth_utils import to_checksum_address
 
 
@@ -33,6 +34,10 @@ def topic(value: int | bytes) -> str:
 
 
 def header_json(header: BlockHeaderAPI, size: int | None = None) -> dict[str, Any]:
+    # Every header on this chain is a Prague header (CityLedgerVM from block 0): these are set.
+    assert header.base_fee_per_gas is not None
+    assert header.withdrawals_root is not None
+    assert header.parent_beacon_block_root is not None
     out: dict[str, Any] = {
         "number": q(header.block_number),
         "hash": d(header.hash),
@@ -56,7 +61,7 @@ def header_json(header: BlockHeaderAPI, size: int | None = None) -> dict[str, An
         "blobGasUsed": q(header.blob_gas_used),
         "excessBlobGas": q(header.excess_blob_gas),
         "parentBeaconBlockRoot": d(header.parent_beacon_block_root),
-        "requestsHash": d(header.requests_hash),
+        "requestsHash": d(cast(PragueBlockHeader, header).requests_hash),
     }
     if size is not None:
         out["size"] = q(size)
@@ -98,11 +103,12 @@ def tx_json(
     }
     if type_id == 0:
         out["gasPrice"] = q(tx.gas_price)
-        out["v"] = q(tx.v)
+        out["v"] = q(cast(LegacyTransactionFieldsAPI, tx).v)
         chain_id = getattr(tx, "chain_id", None)
         if chain_id is not None:
             out["chainId"] = q(chain_id)
     else:
+        assert tx.chain_id is not None  # typed (EIP-2718) transactions always carry one
         out["chainId"] = q(tx.chain_id)
         out["v"] = q(tx.y_parity)
         out["yParity"] = q(tx.y_parity)
@@ -129,6 +135,7 @@ def effective_gas_price(tx: SignedTransactionAPI, header: BlockHeaderAPI | None)
     max_fee = getattr(tx, "max_fee_per_gas", None)
     if max_fee is None:
         return int(tx.gas_price)
+    assert base_fee is not None  # headers on this chain are Prague headers, with a base fee
     return int(min(max_fee, base_fee + tx.max_priority_fee_per_gas))
 
 

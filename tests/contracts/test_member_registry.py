@@ -1,0 +1,593 @@
+"""MemberRegistry on the project's own chain, in-process: genesis state, M-of-N governance of every
+action, custom errors with their arguments, and membership decided at the block of each
+transaction (PRODUCT.md, "Members")."""
+
+from __future__ import annotations
+
+import pytest
+from eth_keys import keys
+from eth_utils import keccak, to_canonical_address, to_checksum_address
+
+from conftest import DevNet
+from helpers import (
+    RECORDER,
+    REGISTRY,
+    Action,
+    Event,
+    Ledger,
+    MemberView,
+    ProposalView,
+    Signer,
+    Status,
+    deploy_recorder,
+    payload,
+    receipt_status,
+    sealed,
+)
+from node.consensus import recover_sealer
+from node.errors import BlockRejected, ExecutionReverted
+from node.genesis import LEVELS, MEMBER_KINDS
+
+ZERO = "0x0000000000000000000000000000000000000000"
+ADMIT = ["string", "uint8", "uint8", "address[]", "bytes32"]
+MEMBER_AND_ACCOUNT = ["uint256", "address"]
+ADMINS = ["address[]", "uint256"]
+NOT_ACTIVE = "not an active member"
+
+
+@pytest.fixture
+def ledger(devnet: DevNet) -> Ledger:
+    return Ledger(devnet)
+
+
+def record(key: bytes, digest: bytes, amount: int) -> bytes:
+    return RECORDER.encode("record", key.ljust(32, b"\0"), digest.ljust(32, b"\0"), amount)
+
+
+def recorded(ledger: Ledger, recorder: bytes, key: bytes) -> tuple[str, int, bytes, int]:
+    """The Recorder's (author, timestamp, digest, amount) under ``key``."""
+    author, at, digest, amount = ledger.view("get", key.ljust(32, b"\0"), abi=RECORDER, to=recorder)
+    return author, at, digest, amount
+
+
+def kind_of(member: Signer, ledger: Ledger) -> int:
+    return MEMBER_KINDS.index(ledger.chain.genesis.registry.members[ledger.member_id(member) - 1].kind)
+
+
+# --------------------------------------------------------------------------------------- genesis
+def test_genesis_members_match_the_genesis_document_and_dev_keys(ledger: Ledger, devnet: DevNet) -> None:
+    members = ledger.chain.genesis.registry.members
+    assert ledger.view("memberCount") == len(members) == 11
+    for member_id, m in enumerate(members, start=1):
+        accounts = tuple(to_checksum_address(a) for a in m.accounts)
+        assert ledger.member(member_id) == MemberView(
+            member_id, m.name, MEMBER_KINDS.index(m.kind), LEVELS.index(m.level), Status.Active,
+            accounts, m.encryption_key)
+        for account in accounts:
+            assert ledger.view("memberOf", account) == member_id
+            assert ledger.view("isActiveAccount", account) is True
+            assert ledger.view("activeMemberAt", account, 0) == (member_id, MEMBER_KINDS.index(m.kind), True)
+            # The node's own view (one storage word of the registry) agrees with the contract.
+            assert ledger.chain.is_active_member(to_canonical_address(account)) is True
+
+    # dev-keys.json (written by `node init --dev`) describes the same members: admins 1..3 first.
+    entries = devnet.keys["admins"] + devnet.keys["members"]
+    for member_id, entry in enumerate(entries, start=1):
+        view = ledger.member(member_id)
+        assert view.accounts == (to_checksum_address(entry["address"]),)
+        assert (view.name, MEMBER_KINDS[view.kind], LEVELS[view.level]) == (
+            entry["name"], entry["kind"], entry["level"])
+        assert "0x" + view.encryption_key.hex() == entry["encryption_public_key"]
+    assert [ledger.member(i).kind for i in (1, 2, 3)] == [MEMBER_KINDS.index("admin")] * 3
+
+    assert ledger.revert_of(None, "getMember", 0) == ("UnknownMember", (0,))
+    assert ledger.revert_of(None, "getMember", 12) == ("UnknownMember", (12,))
+
+
+def test_genesis_admins_threshold_sealers_and_witnesses(ledger: Ledger, devnet: DevNet) -> None:
+    admin_addresses = tuple(to_checksum_address(a["address"]) for a in devnet.keys["admins"])
+    sealer = to_checksum_address(devnet.keys["sealer"]["address"])
+    assert ledger.view("admins") == admin_addresses
+    assert ledger.view("threshold") == 2
+    assert ledger.view("adminEpoch") == 1  # the constructor's admin set is epoch 1
+    assert ledger.view("sealers") == (sealer,)
+    assert ledger.view("witnesses") == ()
+    assert ledger.view("proposalCount") == 0
+    assert ledger.revert_of(None, "getProposal", 1) == ("UnknownProposal", (1,))
+    assert ledger.chain.sealers_at(ledger.chain.genesis_header) == (to_canonical_address(sealer),)
+
+
+def test_active_accounts_slot_is_the_erc7201_word_the_node_reads(ledger: Ledger) -> None:
+    # ERC-7201: keccak256(abi.encode(uint256(keccak256(id)) - 1)) & ~bytes32(uint256(0xff)).
+    inner = int.from_bytes(keccak(text="cityledger.MemberRegistry.activeAccounts"), "big") - 1
+    root = int.from_bytes(keccak(inner.to_bytes(32, "big")), "big") & ~0xFF
+    assert ledger.view("activeAccountsSlot") == root.to_bytes(32, "big")
+
+    state = ledger.chain.state_at(ledger.chain.head)
+    stranger = Signer.fresh("stranger")
+    for signer, word in ((ledger.admins[0], 1), (ledger.members[4], 1), (stranger, 0)):
+        # Solidity mapping layout: keccak256(pad32(key) ++ pad32(slot)).
+        slot = int.from_bytes(keccak(signer.canonical.rjust(32, b"\0") + root.to_bytes(32, "big")), "big")
+        assert state.get_storage(ledger.registry, slot) == word
+    assert ledger.view("memberOf", stranger.address) == 0
+    assert ledger.view("isActiveAccount", stranger.address) is False
+    assert ledger.view("activeMemberAt", stranger.address, 0) == (0, 0, False)
+
+
+# ------------------------------------------------------------------------------- governance flow
+def test_admit_member_executes_on_the_second_admins_approval(ledger: Ledger) -> None:
+    proposer, approver = ledger.admins[0], ledger.admins[1]
+    first, second = Signer.fresh("food bank 1"), Signer.fresh("food bank 2")
+    key = keccak(text="x25519 public key of the food bank")
+    body = payload(ADMIT, "District 3 Food Bank", MEMBER_KINDS.index("charity"), LEVELS.index("street"),
+                   [first.address, second.address], key)
+
+    proposal_id, proposed = ledger.propose(proposer, Action.AdmitMember, body)
+    assert proposal_id == 1
+    assert proposed.events == [
+        Event("ProposalCreated", {"proposalId": 1, "proposer": proposer.address,
+                                  "action": Action.AdmitMember, "payload": body}),
+        Event("ProposalApproved", {"proposalId": 1, "approver": proposer.address, "approvals": 1}),
+    ]
+    # The proposer's approval counts, but one of two is not enough: nothing executed yet.
+    assert ledger.proposal(1) == ProposalView(proposer.address, proposed.number, Action.AdmitMember,
+                                              False, 1, 1, body)
+    assert ledger.view("hasApproved", 1, proposer.address) is True
+    assert ledger.view("hasApproved", 1, approver.address) is False
+    assert ledger.view("proposalCount") == 1
+    assert ledger.view("memberCount") == 11
+    assert ledger.view("memberOf", first.address) == 0
+
+    approved = ledger.approve(approver, 1)
+    assert approved.status == 1
+    assert approved.events == [
+        Event("ProposalApproved", {"proposalId": 1, "approver": approver.address, "approvals": 2}),
+        Event("MemberAdmitted", {"memberId": 12, "name": "District 3 Food Bank",
+                                 "kind": MEMBER_KINDS.index("charity"), "level": LEVELS.index("street")}),
+        Event("AccountAdded", {"memberId": 12, "account": first.address}),
+        Event("AccountAdded", {"memberId": 12, "account": second.address}),
+        Event("EncryptionKeySet", {"memberId": 12, "key": key}),
+        Event("ProposalExecuted", {"proposalId": 1}),
+    ]
+    assert ledger.proposal(1) == ProposalView(proposer.address, proposed.number, Action.AdmitMember,
+                                              True, 2, 1, body)
+    assert ledger.view("memberCount") == 12
+    assert ledger.member(12) == MemberView(12, "District 3 Food Bank", MEMBER_KINDS.index("charity"),
+                                           LEVELS.index("street"), Status.Active,
+                                           (first.address, second.address), key)
+    for account in (first, second):
+        assert ledger.view("memberOf", account.address) == 12
+        assert ledger.view("isActiveAccount", account.address) is True
+        assert ledger.view("activeMemberAt", account.address, approved.number) == (
+            12, MEMBER_KINDS.index("charity"), True)
+        assert ledger.view("activeMemberAt", account.address, approved.number - 1) == (0, 0, False)
+
+
+def test_admitted_member_can_send_from_the_transaction_after_its_admission(ledger: Ledger) -> None:
+    recorder = deploy_recorder(ledger, ledger.members[0])
+    newcomer = Signer.fresh("newcomer")
+    body = payload(ADMIT, "Street Clinic", MEMBER_KINDS.index("hospital"), LEVELS.index("street"),
+                   [newcomer.address], b"\0" * 32)
+    proposal_id, _ = ledger.propose(ledger.admins[0], Action.AdmitMember, body)
+
+    # One block: the newcomer's transaction before the executing approval, then one after it.
+    too_early = ledger.sign(newcomer, recorder, record(b"early", b"d", 1), nonce=0)
+    approval = ledger.sign(ledger.admins[1], ledger.registry,
+                           REGISTRY.encode("approve", proposal_id))
+    right_after = ledger.sign(newcomer, recorder, record(b"late", b"d", 2), nonce=0)
+    built = ledger.seal([too_early, approval, right_after])
+    block = sealed(built)
+
+    assert [(tx.hash, NOT_ACTIVE in reason) for tx, reason in built.dropped] == [(too_early.hash, True)]
+    assert [tx.hash for tx in block.transactions] == [approval.hash, right_after.hash]
+    assert [receipt_status(r) for r in built.receipts] == [1, 1]
+    assert recorded(ledger, recorder, b"late") == (newcomer.address, block.header.timestamp,
+                                                   b"d".ljust(32, b"\0"), 2)
+    assert recorded(ledger, recorder, b"early") == (ZERO, 0, b"\0" * 32, 0)
+    assert ledger.view("activeMemberAt", newcomer.address, block.header.block_number) == (
+        12, MEMBER_KINDS.index("hospital"), True)
+
+
+def test_suspended_member_is_refused_from_the_next_block_and_its_history_stays(ledger: Ledger) -> None:
+    recorder = deploy_recorder(ledger, ledger.members[0])
+    member, bystander = ledger.members[1], ledger.members[2]
+    member_id, kind = ledger.member_id(member), kind_of(member, ledger)
+
+    before = ledger.send(member, recorder, record(b"before", b"d1", 1), abi=RECORDER)
+    assert before.status == 1
+    assert before.events == [Event("Recorded", {"key": b"before".ljust(32, b"\0"), "author": member.address,
+                                                "digest": b"d1".ljust(32, b"\0"), "amount": 1})]
+    written_before = recorded(ledger, recorder, b"before")
+    assert written_before[0] == member.address
+
+    _, suspended_events = ledger.govern(
+        Action.SuspendMember, payload(["uint256", "string"], member_id, "audit finding 2025-17"))
+    assert suspended_events == [Event("MemberSuspended", {"memberId": member_id, "reason": "audit finding 2025-17"})]
+    h = ledger.chain.head.block_number
+    assert ledger.member(member_id).status == Status.Suspended
+    assert ledger.view("isActiveAccount", member.address) is False
+    assert ledger.view("memberOf", member.address) == member_id  # still its account, just inactive
+
+    nonce = ledger.nonce(member)
+    refused = ledger.sign(member, recorder, record(b"after", b"d2", 2))
+    other = ledger.sign(bystander, recorder, record(b"bystander", b"d3", 3))
+    built = ledger.seal([refused, other])
+    assert sealed(built).header.block_number == h + 1
+    assert [(tx.hash, NOT_ACTIVE in reason) for tx, reason in built.dropped] == [(refused.hash, True)]
+    assert [tx.hash for tx in sealed(built).transactions] == [other.hash]
+    assert recorded(ledger, recorder, b"after") == (ZERO, 0, b"\0" * 32, 0)  # not executed
+    assert recorded(ledger, recorder, b"bystander")[0] == bystander.address
+    assert ledger.nonce(member) == nonce
+
+    # What the member did before the suspension stays: its receipt in its block, and the state.
+    old_block = ledger.chain.block(ledger.header(before.number))
+    assert [tx.hash for tx in old_block.transactions] == [before.tx.hash]
+    (old_receipt,) = ledger.chain.receipts(old_block)
+    assert receipt_status(old_receipt) == 1
+    assert RECORDER.decode_logs(old_receipt, recorder) == before.events
+    assert recorded(ledger, recorder, b"before") == written_before
+
+    # Membership at each height, from the registry's history and from the node's state view.
+    assert ledger.view("activeMemberAt", member.address, before.number) == (member_id, kind, True)
+    assert ledger.view("activeMemberAt", member.address, h - 1) == (member_id, kind, True)
+    assert ledger.view("activeMemberAt", member.address, h) == (member_id, kind, False)
+    assert ledger.view("activeMemberAt", member.address, h + 1) == (member_id, kind, False)
+    assert ledger.chain.is_active_member(member.canonical, ledger.header(h - 1)) is True
+    assert ledger.chain.is_active_member(member.canonical, ledger.header(h)) is False
+
+    _, reinstated_events = ledger.govern(Action.ReinstateMember, payload(["uint256"], member_id))
+    assert reinstated_events == [Event("MemberReinstated", {"memberId": member_id})]
+    r = ledger.chain.head.block_number
+    assert ledger.member(member_id).status == Status.Active
+    # The very transaction refused while suspended is valid again.
+    again = ledger.outcome(ledger.seal([refused]), refused, RECORDER, recorder)
+    assert again.status == 1 and again.built.dropped == []
+    assert recorded(ledger, recorder, b"after")[0] == member.address
+    assert ledger.view("activeMemberAt", member.address, r) == (member_id, kind, True)
+    assert ledger.view("activeMemberAt", member.address, h + 1) == (member_id, kind, False)
+
+
+def test_rotation_add_new_key_then_remove_old_key(ledger: Ledger) -> None:
+    recorder = deploy_recorder(ledger, ledger.members[0])
+    old = ledger.members[3]
+    new = Signer.fresh("rotated key")
+    member_id, kind = ledger.member_id(old), kind_of(old, ledger)
+
+    _, added = ledger.govern(Action.AddAccount, payload(MEMBER_AND_ACCOUNT, member_id, new.address))
+    assert added == [Event("AccountAdded", {"memberId": member_id, "account": new.address})]
+    added_at = ledger.chain.head.block_number
+    assert ledger.member(member_id).accounts == (old.address, new.address)
+    assert ledger.view("memberOf", new.address) == member_id
+    assert ledger.view("activeMemberAt", new.address, added_at) == (member_id, kind, True)
+    assert ledger.send(new, recorder, record(b"new key", b"n", 1), abi=RECORDER).status == 1
+
+    _, removed = ledger.govern(Action.RemoveAccount, payload(MEMBER_AND_ACCOUNT, member_id, old.address))
+    assert removed == [Event("AccountRemoved", {"memberId": member_id, "account": old.address})]
+    removed_at = ledger.chain.head.block_number
+    assert ledger.member(member_id).accounts == (new.address,)
+    assert ledger.member(member_id).status == Status.Active
+    assert ledger.view("memberOf", old.address) == 0
+    assert ledger.view("isActiveAccount", old.address) is False
+    assert ledger.view("activeMemberAt", old.address, removed_at - 1) == (member_id, kind, True)
+    assert ledger.view("activeMemberAt", old.address, removed_at) == (0, 0, False)
+
+    by_old = ledger.sign(old, recorder, record(b"old key", b"o", 2))
+    by_new = ledger.sign(new, recorder, record(b"new key again", b"n", 3))
+    built = ledger.seal([by_old, by_new])
+    assert [(tx.hash, NOT_ACTIVE in reason) for tx, reason in built.dropped] == [(by_old.hash, True)]
+    assert [tx.hash for tx in sealed(built).transactions] == [by_new.hash]
+    assert [receipt_status(r) for r in built.receipts] == [1]
+    assert recorded(ledger, recorder, b"old key") == (ZERO, 0, b"\0" * 32, 0)
+    assert recorded(ledger, recorder, b"new key again")[0] == new.address
+
+
+def test_account_added_to_a_suspended_member_stays_inactive_until_reinstatement(ledger: Ledger) -> None:
+    member = ledger.members[5]
+    member_id, kind = ledger.member_id(member), kind_of(member, ledger)
+    extra = Signer.fresh("account added while suspended")
+    ledger.govern(Action.SuspendMember, payload(["uint256", "string"], member_id, "pending review"))
+
+    _, events = ledger.govern(Action.AddAccount, payload(MEMBER_AND_ACCOUNT, member_id, extra.address))
+    assert events == [Event("AccountAdded", {"memberId": member_id, "account": extra.address})]
+    added_at = ledger.chain.head.block_number
+    assert ledger.view("memberOf", extra.address) == member_id
+    assert ledger.view("isActiveAccount", extra.address) is False
+    assert ledger.view("activeMemberAt", extra.address, added_at) == (member_id, kind, False)
+    refused = ledger.send(extra, ledger.registry, REGISTRY.encode("memberCount"))
+    assert [(tx.hash, NOT_ACTIVE in reason) for tx, reason in refused.built.dropped] == [(refused.tx.hash, True)]
+
+    ledger.govern(Action.ReinstateMember, payload(["uint256"], member_id))
+    assert ledger.view("activeMemberAt", extra.address, ledger.chain.head.block_number) == (member_id, kind, True)
+    assert ledger.send(extra, ledger.registry, REGISTRY.encode("memberCount")).status == 1
+    assert ledger.send(member, ledger.registry, REGISTRY.encode("memberCount")).status == 1
+
+
+def test_set_encryption_key(ledger: Ledger) -> None:
+    member = ledger.members[0]
+    member_id = ledger.member_id(member)
+    before = ledger.member(member_id)
+    key = keccak(text="rotated x25519 key")
+    assert before.encryption_key != key
+    _, events = ledger.govern(Action.SetEncryptionKey, payload(["uint256", "bytes32"], member_id, key))
+    assert events == [Event("EncryptionKeySet", {"memberId": member_id, "key": key})]
+    assert ledger.member(member_id) == before._replace(encryption_key=key)
+
+
+def test_set_witnesses_and_clear_them(ledger: Ledger) -> None:
+    witnesses = (ledger.members[7].address, Signer.fresh("outside auditor").address)
+    _, events = ledger.govern(Action.SetWitnesses, payload(["address[]"], list(witnesses)))
+    assert events == [Event("WitnessesChanged", {"witnesses": witnesses})]
+    assert ledger.view("witnesses") == witnesses
+
+    _, events = ledger.govern(Action.SetWitnesses, payload(["address[]"], []))
+    assert events == [Event("WitnessesChanged", {"witnesses": ()})]
+    assert ledger.view("witnesses") == ()
+
+
+def test_set_sealers_hands_sealing_to_the_new_key(ledger: Ledger) -> None:
+    old_key = ledger.sealer_key
+    new_key = keys.PrivateKey(keccak(text="second sealer"))
+    new_sealer = new_key.public_key.to_checksum_address()
+
+    _, events = ledger.govern(Action.SetSealers, payload(["address[]"], [new_sealer]))
+    assert events == [Event("SealersChanged", {"sealers": (new_sealer,)})]
+    assert ledger.view("sealers") == (new_sealer,)
+    head = ledger.chain.head
+    # The block that changed the set was sealed by the sealer valid at its parent.
+    assert recover_sealer(head) == old_key.public_key.to_canonical_address()
+    assert ledger.chain.sealers_at(head) == (to_canonical_address(new_sealer),)
+
+    any_tx = ledger.sign(ledger.members[0], ledger.registry, REGISTRY.encode("memberCount"))
+    with pytest.raises(BlockRejected) as rejected:
+        ledger.seal([any_tx], sealer_key=old_key)
+    assert rejected.value.check == "sealer"
+    assert rejected.value.number == head.block_number + 1
+    assert ledger.chain.head.hash == head.hash  # nothing was written
+
+    block = sealed(ledger.seal([any_tx], sealer_key=new_key))
+    assert block.header.block_number == head.block_number + 1
+    assert recover_sealer(block.header) == new_key.public_key.to_canonical_address()
+    assert [tx.hash for tx in block.transactions] == [any_tx.hash]
+    assert ledger.chain.head.hash == block.header.hash
+
+
+def test_set_admins_changes_set_threshold_and_epoch(ledger: Ledger) -> None:
+    a0, a1, a2 = ledger.admins
+    newcomer = ledger.members[0]  # an account of an Active member, as the invariant requires
+    new_admins = (a0.address, a1.address, newcomer.address)
+
+    _, events = ledger.govern(Action.SetAdmins, payload(ADMINS, list(new_admins), 3))
+    assert events == [Event("AdminsChanged", {"admins": new_admins, "threshold": 3})]
+    assert ledger.view("admins") == new_admins
+    assert ledger.view("threshold") == 3
+    assert ledger.view("adminEpoch") == 2
+
+    # The removed admin can no longer propose; the added one can.
+    assert ledger.revert_of(a2, "propose", Action.SetWitnesses, b"") == ("NotAdmin", (a2.address,))
+    witnesses = payload(["address[]"], [ledger.members[7].address])
+    proposal_id, proposed = ledger.propose(newcomer, Action.SetWitnesses, witnesses)
+    assert proposed.events[-1] == Event("ProposalApproved", {
+        "proposalId": proposal_id, "approver": newcomer.address, "approvals": 1})
+    assert ledger.proposal(proposal_id).epoch == 2
+
+    # Threshold 3: the second approval does not execute, the third does.
+    second = ledger.approve(a0, proposal_id)
+    assert second.status == 1
+    assert second.events == [Event("ProposalApproved", {
+        "proposalId": proposal_id, "approver": a0.address, "approvals": 2})]
+    assert ledger.view("witnesses") == ()
+    third = ledger.approve(a1, proposal_id)
+    assert third.events == [
+        Event("ProposalApproved", {"proposalId": proposal_id, "approver": a1.address, "approvals": 3}),
+        Event("WitnessesChanged", {"witnesses": (ledger.members[7].address,)}),
+        Event("ProposalExecuted", {"proposalId": proposal_id}),
+    ]
+    assert ledger.view("witnesses") == (ledger.members[7].address,)
+
+
+def test_threshold_one_executes_inside_propose(ledger: Ledger) -> None:
+    a0 = ledger.admins[0]
+    ledger.govern(Action.SetAdmins, payload(ADMINS, [a0.address], 1))
+    assert (ledger.view("admins"), ledger.view("threshold")) == ((a0.address,), 1)
+    key = keccak(text="key set by a lone admin")
+    body = payload(["uint256", "bytes32"], 4, key)
+    proposal_id, sent = ledger.propose(a0, Action.SetEncryptionKey, body)
+    assert sent.events == [
+        Event("ProposalCreated", {"proposalId": proposal_id, "proposer": a0.address,
+                                  "action": Action.SetEncryptionKey, "payload": body}),
+        Event("ProposalApproved", {"proposalId": proposal_id, "approver": a0.address, "approvals": 1}),
+        Event("EncryptionKeySet", {"memberId": 4, "key": key}),
+        Event("ProposalExecuted", {"proposalId": proposal_id}),
+    ]
+    assert ledger.proposal(proposal_id).executed is True
+    assert ledger.member(4).encryption_key == key
+
+
+# ------------------------------------------------------------------------ roles and custom errors
+def test_non_admin_cannot_propose_or_approve(ledger: Ledger) -> None:
+    member = ledger.members[0]
+    body = payload(["address[]"], [member.address])
+    call = REGISTRY.encode("propose", Action.SetWitnesses, body)
+
+    assert ledger.revert_of(member, "propose", Action.SetWitnesses, body) == ("NotAdmin", (member.address,))
+    sent = ledger.send(member, ledger.registry, call)
+    assert sent.status == 0 and sent.events == []
+    assert ledger.view("proposalCount") == 0
+
+    proposal_id, _ = ledger.propose(ledger.admins[0], Action.SetWitnesses, body)
+    assert ledger.revert_of(member, "approve", proposal_id) == ("NotAdmin", (member.address,))
+    sent = ledger.approve(member, proposal_id)
+    assert sent.status == 0 and sent.events == []
+    assert ledger.proposal(proposal_id).approvals == 1
+    assert ledger.view("hasApproved", proposal_id, member.address) is False
+    assert ledger.view("witnesses") == ()
+
+    # An account of no member does not even get a transaction into a block.
+    stranger = Signer.fresh("stranger")
+    head = ledger.chain.head
+    refused = ledger.send(stranger, ledger.registry, call)
+    assert refused.receipt is None
+    assert [(tx.hash, NOT_ACTIVE in reason) for tx, reason in refused.built.dropped] == [(refused.tx.hash, True)]
+    assert refused.built.block is None and ledger.chain.head == head  # nothing left to seal
+
+
+def test_double_approval_reverts_with_already_approved(ledger: Ledger) -> None:
+    a0 = ledger.admins[0]
+    proposal_id, _ = ledger.propose(a0, Action.SetWitnesses, payload(["address[]"], []))
+    assert ledger.revert_of(a0, "approve", proposal_id) == ("AlreadyApproved", (proposal_id, a0.address))
+    sent = ledger.approve(a0, proposal_id)
+    assert sent.status == 0
+    assert (ledger.proposal(proposal_id).approvals, ledger.proposal(proposal_id).executed) == (1, False)
+
+
+def test_unknown_and_executed_proposals(ledger: Ledger) -> None:
+    a2 = ledger.admins[2]
+    assert ledger.revert_of(a2, "approve", 7) == ("UnknownProposal", (7,))
+    assert ledger.revert_of(a2, "approve", 0) == ("UnknownProposal", (0,))
+    assert ledger.approve(a2, 7).status == 0
+
+    proposal_id, _ = ledger.govern(Action.SetWitnesses, payload(["address[]"], [a2.address]))
+    assert ledger.revert_of(a2, "approve", proposal_id) == ("ProposalAlreadyExecuted", (proposal_id,))
+    late = ledger.approve(a2, proposal_id)
+    assert late.status == 0 and late.events == []
+    assert ledger.proposal(proposal_id).approvals == 2
+    assert ledger.view("hasApproved", proposal_id, a2.address) is False
+
+
+def test_proposal_goes_stale_when_the_admin_set_changes(ledger: Ledger) -> None:
+    a0, a1, a2 = ledger.admins
+    stale_id, _ = ledger.propose(a0, Action.SetWitnesses, payload(["address[]"], [a0.address]))
+    assert ledger.proposal(stale_id).epoch == 1
+    # Same admins, same threshold: still a new epoch.
+    ledger.govern(Action.SetAdmins, payload(ADMINS, [a0.address, a1.address, a2.address], 2),
+                  proposer=a1, approver=a2)
+    assert ledger.view("adminEpoch") == 2
+
+    assert ledger.revert_of(a1, "approve", stale_id) == ("StaleProposal", (stale_id, 1, 2))
+    sent = ledger.approve(a1, stale_id)
+    assert sent.status == 0
+    assert ledger.view("witnesses") == ()
+    assert (ledger.proposal(stale_id).approvals, ledger.proposal(stale_id).executed) == (1, False)
+
+
+def test_invalid_threshold(ledger: Ledger) -> None:
+    a0, a1, _ = ledger.admins
+    assert ledger.refused(Action.SetAdmins, payload(ADMINS, [a0.address, a1.address], 3)) == (
+        "InvalidThreshold", (3, 2))
+    assert ledger.refused(Action.SetAdmins, payload(ADMINS, [a0.address, a1.address], 0)) == (
+        "InvalidThreshold", (0, 2))
+    assert ledger.refused(Action.SetAdmins, payload(ADMINS, [], 1)) == ("InvalidThreshold", (1, 0))
+    assert (ledger.view("threshold"), ledger.view("adminEpoch"), len(ledger.view("admins"))) == (2, 1, 3)
+
+
+def test_admins_must_be_accounts_of_active_members(ledger: Ledger) -> None:
+    a0 = ledger.admins[0]
+    stranger = Signer.fresh("not a member")
+    assert ledger.refused(Action.SetAdmins, payload(ADMINS, [a0.address, stranger.address], 1)) == (
+        "AdminNotActive", (stranger.address,))
+    assert ledger.refused(Action.SetAdmins, payload(ADMINS, [a0.address, a0.address], 1)) == (
+        "DuplicateAddress", (a0.address,))
+
+    member = ledger.members[0]
+    ledger.govern(Action.SuspendMember, payload(["uint256", "string"], ledger.member_id(member), "x"))
+    assert ledger.refused(Action.SetAdmins, payload(ADMINS, [a0.address, member.address], 1)) == (
+        "AdminNotActive", (member.address,))
+
+
+def test_account_already_taken(ledger: Ledger) -> None:
+    m0, m1, m2 = ledger.members[:3]
+    id0, id1, id2 = (ledger.member_id(m) for m in (m0, m1, m2))
+    assert ledger.refused(Action.AddAccount, payload(MEMBER_AND_ACCOUNT, id0, m1.address)) == (
+        "AccountTaken", (m1.address, id1))
+    assert ledger.refused(Action.AddAccount, payload(MEMBER_AND_ACCOUNT, id0, m0.address)) == (
+        "AccountTaken", (m0.address, id0))
+    assert ledger.refused(Action.AddAccount, payload(MEMBER_AND_ACCOUNT, id0, ledger.admins[0].address)) == (
+        "AccountTaken", (ledger.admins[0].address, 1))
+    assert ledger.refused(Action.AdmitMember, payload(
+        ADMIT, "Copycat", 0, 0, [Signer.fresh("fresh").address, m2.address], b"\0" * 32)) == (
+        "AccountTaken", (m2.address, id2))
+    # The refused admission left no trace: no member 12, the fresh account belongs to nobody.
+    assert ledger.view("memberCount") == 11
+    assert ledger.view("memberOf", Signer.fresh("fresh").address) == 0
+    assert ledger.member(id0).accounts == (m0.address,)
+
+
+def test_zero_duplicate_and_empty_address_lists(ledger: Ledger) -> None:
+    member_id = ledger.member_id(ledger.members[0])
+    sealer = ledger.view("sealers")[0]
+    assert ledger.refused(Action.AddAccount, payload(MEMBER_AND_ACCOUNT, member_id, ZERO)) == (
+        "InvalidAccount", (ZERO,))
+    assert ledger.refused(Action.AdmitMember, payload(ADMIT, "Zero", 0, 0, [ZERO], b"\0" * 32)) == (
+        "InvalidAccount", (ZERO,))
+    assert ledger.refused(Action.SetSealers, payload(["address[]"], [])) == ("NoSealers", ())
+    assert ledger.refused(Action.SetSealers, payload(["address[]"], [sealer, sealer])) == (
+        "DuplicateAddress", (sealer,))
+    assert ledger.refused(Action.SetSealers, payload(["address[]"], [ZERO])) == ("InvalidAccount", (ZERO,))
+    assert ledger.refused(Action.SetWitnesses, payload(["address[]"], [ZERO])) == ("InvalidAccount", (ZERO,))
+    assert ledger.view("sealers") == (sealer,)
+
+
+def test_unknown_member_and_wrong_status(ledger: Ledger) -> None:
+    member = ledger.members[0]
+    member_id = ledger.member_id(member)
+    suspend = ["uint256", "string"]
+    assert ledger.refused(Action.SuspendMember, payload(suspend, 99, "x")) == ("UnknownMember", (99,))
+    assert ledger.refused(Action.ReinstateMember, payload(["uint256"], 0)) == ("UnknownMember", (0,))
+    assert ledger.refused(Action.AddAccount, payload(MEMBER_AND_ACCOUNT, 12, Signer.fresh("a").address)) == (
+        "UnknownMember", (12,))
+    assert ledger.refused(Action.RemoveAccount, payload(MEMBER_AND_ACCOUNT, 99, member.address)) == (
+        "UnknownMember", (99,))
+    assert ledger.refused(Action.SetEncryptionKey, payload(["uint256", "bytes32"], 12, b"\1" * 32)) == (
+        "UnknownMember", (12,))
+    assert ledger.refused(Action.ReinstateMember, payload(["uint256"], member_id)) == (
+        "InvalidMemberStatus", (member_id, Status.Active))
+    ledger.govern(Action.SuspendMember, payload(suspend, member_id, "first"))
+    assert ledger.refused(Action.SuspendMember, payload(suspend, member_id, "again")) == (
+        "InvalidMemberStatus", (member_id, Status.Suspended))
+
+
+def test_admin_accounts_are_protected_until_removed_from_the_admin_set(ledger: Ledger) -> None:
+    a0, a1, a2 = ledger.admins
+    m0, m1 = ledger.members[:2]
+    suspend = ["uint256", "string"]
+    assert ledger.refused(Action.SuspendMember, payload(suspend, 1, "x")) == ("MemberHoldsAdmin", (1, a0.address))
+    assert ledger.refused(Action.RemoveAccount, payload(MEMBER_AND_ACCOUNT, 1, a0.address)) == (
+        "AccountIsAdmin", (a0.address,))
+    assert ledger.refused(Action.RemoveAccount, payload(MEMBER_AND_ACCOUNT, ledger.member_id(m0), m1.address)) == (
+        "AccountNotOfMember", (ledger.member_id(m0), m1.address))
+    assert ledger.member(1).status == Status.Active
+
+    # Once a0 is out of the admin set its member can be suspended (by the remaining admins).
+    ledger.govern(Action.SetAdmins, payload(ADMINS, [a1.address, a2.address], 2))
+    _, events = ledger.govern(Action.SuspendMember, payload(suspend, 1, "rotated out"), proposer=a1, approver=a2)
+    assert events == [Event("MemberSuspended", {"memberId": 1, "reason": "rotated out"})]
+    assert ledger.view("isActiveAccount", a0.address) is False
+
+
+def test_admit_member_rejects_kind_and_level_out_of_range(ledger: Ledger) -> None:
+    account = Signer.fresh("out of range").address
+    assert ledger.refused(Action.AdmitMember, payload(ADMIT, "Bad kind", 8, 0, [account], b"\0" * 32)) == (
+        "InvalidMemberKind", (8,))
+    assert ledger.refused(Action.AdmitMember, payload(ADMIT, "Bad level", 0, 3, [account], b"\0" * 32)) == (
+        "InvalidLevel", (3,))
+    assert ledger.view("memberCount") == 11
+    assert ledger.view("memberOf", account) == 0
+
+
+def test_unknown_action_and_malformed_payload_revert(ledger: Ledger) -> None:
+    a0, a1, _ = ledger.admins
+    # Action 9 does not exist: the ABI decoder rejects it before anything is stored.
+    with pytest.raises(ExecutionReverted) as reverted:
+        ledger.chain.call({"from": a0.canonical, "to": ledger.registry,
+                           "data": REGISTRY.encode("propose", 9, b"")}, ledger.chain.head)
+    assert reverted.value.data == b""
+    assert ledger.send(a0, ledger.registry, REGISTRY.encode("propose", 9, b"")).status == 0
+    assert ledger.view("proposalCount") == 0
+
+    # A payload that is not the action's ABI encoding is only decoded at execution, which reverts.
+    proposal_id, _ = ledger.propose(a0, Action.AdmitMember, b"\x01\x02")
+    with pytest.raises(ExecutionReverted):
+        ledger.chain.call({"from": a1.canonical, "to": ledger.registry,
+                           "data": REGISTRY.encode("approve", proposal_id)}, ledger.chain.head)
+    assert ledger.approve(a1, proposal_id).status == 0
+    assert (ledger.proposal(proposal_id).approvals, ledger.view("memberCount")) == (1, 11)

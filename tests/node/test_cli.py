@@ -1,0 +1,88 @@
+"""`cityledger node init|run` from the command line: production init from keystore files writes no
+key, and a node unlocks its sealer keystore."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from eth_account import Account
+
+from conftest import ROOT, NodeProcess, free_port
+from node.cli import main
+
+
+def _keystore(path: Path, password: str) -> Account:
+    account = Account.create()
+    path.write_text(json.dumps(Account.encrypt(account.key, password, kdf="pbkdf2", iterations=1000)))
+    return account
+
+
+def test_consortium_init_and_run_with_sealer_keystore(tmp_path: Path) -> None:
+    sealer = _keystore(tmp_path / "sealer.json", "s3cret")
+    admin = _keystore(tmp_path / "admin.json", "adm")
+    clerk = Account.create()
+    (tmp_path / "sealer.pw").write_text("s3cret\n")
+    (tmp_path / "consortium.json").write_text(json.dumps({
+        "chainId": 4242, "threshold": 1,
+        "admins": [{"keystore": "admin.json"}],
+        "sealers": [{"keystore": "sealer.json"}],
+        "members": [
+            {"name": "Admin Office", "kind": "admin", "level": "city", "accounts": [{"keystore": "admin.json"}]},
+            {"name": "Red Cross", "kind": "charity", "level": "city", "accounts": [clerk.address]},
+        ],
+    }))
+    data = tmp_path / "node"
+    assert main(["init", "--data-dir", str(data), "--consortium", str(tmp_path / "consortium.json")]) == 0
+    text = (data / "genesis.json").read_text()
+    genesis = json.loads(text)
+    assert genesis["development"] is False and genesis["chainId"] == 4242
+    assert genesis["registry"]["sealers"] == [sealer.address]
+    assert genesis["registry"]["members"][1]["accounts"] == [clerk.address]
+    assert not (data / "dev-keys.json").exists()
+    for key in (sealer.key, admin.key, clerk.key):
+        assert key.hex().removeprefix("0x") not in text
+    # A second init refuses to overwrite.
+    assert main(["init", "--data-dir", str(data), "--consortium", str(tmp_path / "consortium.json")]) == 2
+
+    port = free_port()
+    node = NodeProcess(["node", "run", "--data-dir", str(data), "--http", f"127.0.0.1:{port}", "--block-time", "0.1",
+                        "--sealer-keystore", str(tmp_path / "sealer.json"), "--password-file", str(tmp_path / "sealer.pw")],
+                       port, None, tmp_path / "node.log").start()
+    try:
+        signed = Account.sign_transaction({"to": clerk.address, "data": b"", "gas": 21_000, "gasPrice": 0, "value": 0,
+                                           "nonce": 0, "chainId": 4242}, clerk.key)
+        tx_hash = node.rpc("eth_sendRawTransaction", ["0x" + signed.raw_transaction.hex()])
+        while (receipt := node.rpc("eth_getTransactionReceipt", [tx_hash])) is None:
+            pass
+        assert receipt["status"] == "0x1"
+        assert node.rpc("cityledger_status")["sealer"].lower() == sealer.address.lower()
+        assert "sealed block 1" in node.log()
+    finally:
+        node.stop()
+
+
+def test_run_with_wrong_password_fails_clearly(tmp_path: Path) -> None:
+    _keystore(tmp_path / "sealer.json", "right")
+    (tmp_path / "wrong.pw").write_text("wrong")
+    data = tmp_path / "node"
+    assert main(["init", "--data-dir", str(data), "--dev"]) == 0
+    result = subprocess.run(
+        [sys.executable, "-m", "cityledger_cli", "node", "run", "--data-dir", str(data), "--http", f"127.0.0.1:{free_port()}",
+         "--sealer-keystore", str(tmp_path / "sealer.json"), "--password-file", str(tmp_path / "wrong.pw")],
+        cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert "cannot unlock" in result.stderr
+
+
+def test_dev_init_writes_marked_keys(tmp_path: Path) -> None:
+    assert main(["init", "--data-dir", str(tmp_path), "--dev"]) == 0
+    keys = json.loads((tmp_path / "dev-keys.json").read_text())
+    assert "DEVELOPMENT ONLY" in keys["warning"]
+    assert {"sealer", "admins", "members"} <= set(keys)
+    for entry in [keys["sealer"], *keys["admins"], *keys["members"]]:
+        assert {"name", "kind", "address", "private_key"} <= set(entry)
+        assert Account.from_key(entry["private_key"]).address == entry["address"]
+    assert (tmp_path / "dev-keys.json").stat().st_mode & 0o077 == 0
