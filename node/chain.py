@@ -459,9 +459,10 @@ def _genesis_header_params(genesis: Genesis, state_root: bytes) -> dict[str, Any
 def build_genesis_state(db: AtomicDB, genesis: Genesis, vm_class: type[CityLedgerVM]) -> BlockHeaderAPI:
     """Write the genesis state into ``db`` and return the genesis header (not yet persisted).
 
-    Plain allocations are applied first; then the registry's creation code runs once as a
-    CREATE message from :data:`GENESIS_DEPLOYER`, with its result installed at the registry
-    address. Deterministic: the same document always gives the same state root.
+    Plain allocations are applied first; then the registry's creation code, then each further
+    contract's, runs once as a CREATE message from :data:`GENESIS_DEPLOYER`, its result installed
+    at the address the document names. Deterministic: the same document always gives the same
+    state root.
     """
     pre = vm_class.create_genesis_header(**_genesis_header_params(genesis, BLANK_ROOT_HASH))
     state = vm_class.build_state(db, pre, ChainContext(genesis.chain_id))
@@ -471,21 +472,27 @@ def build_genesis_state(db: AtomicDB, genesis: Genesis, vm_class: type[CityLedge
         state.set_code(address, acc.code)
         for slot, value in acc.storage.items():
             state.set_storage(address, slot, value)
-    registry = genesis.registry
+    _create_at(state, genesis, "MemberRegistry", genesis.registry.address, genesis.registry.init_code())
+    for contract in genesis.contracts:
+        _create_at(state, genesis, contract.name, contract.address, contract.init_code())
+    state.persist()
+    return vm_class.create_genesis_header(**_genesis_header_params(genesis, state.state_root))
+
+
+def _create_at(state: StateAPI, genesis: Genesis, name: str, address: Address, init_code: bytes) -> None:
+    """Run ``init_code`` as a CREATE message from the genesis deployer, installing at ``address``."""
     message = Message(
         gas=genesis.gas_limit, to=CREATE_CONTRACT_ADDRESS, sender=GENESIS_DEPLOYER, value=0,
-        data=b"", code=registry.init_code(), create_address=registry.address,
+        data=b"", code=init_code, create_address=address,
     )
     context = state.get_transaction_context_class()(gas_price=0, origin=GENESIS_DEPLOYER)
     computation = state.computation_class.apply_create_message(state, message, context)
     if computation.is_error:
         output = bytes(computation.output)
+        reason = decode_revert_reason(output)
         raise GenesisError(
-            f"registry constructor failed at genesis: {computation.error!r}"
-            + (f" ({decode_revert_reason(output)})" if decode_revert_reason(output) else
-               f" (revert data {encode_hex(output)})" if output else ""))
-    state.persist()
-    return vm_class.create_genesis_header(**_genesis_header_params(genesis, state.state_root))
+            f"{name} constructor failed at genesis: {computation.error!r}"
+            + (f" ({reason})" if reason else f" (revert data {encode_hex(output)})" if output else ""))
 
 
 def build_genesis_header(genesis: Genesis, vm_class: type[CityLedgerVM]) -> BlockHeaderAPI:

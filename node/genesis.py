@@ -21,7 +21,11 @@ Format ``cityledger-genesis/1``::
         "threshold": 2, "admins": ["0x..."], "sealers": ["0x..."],
         "members": [{"name": "...", "kind": "department", "level": "city",
                      "accounts": ["0x..."], "encryptionKey": "0x<32 bytes>"}]
-      }
+      },
+      "contracts": [                       # deployed in order, after the registry
+        {"name": "DataSharing", "address": "0x...", "artifactSha256": "...",
+         "constructor": {"types": ["address"], "values": ["0x<registry>"]}, "creationCode": "0x..."}
+      ]
     }
 """
 
@@ -100,6 +104,32 @@ class RegistryGenesis:
 
 
 @dataclass(frozen=True)
+class GenesisContract:
+    """A further contract deployed at genesis, after the registry (the domain contracts)."""
+
+    name: str
+    address: Address
+    creation_code: bytes
+    artifact_sha256: str
+    #: Constructor argument ABI types and JSON values (addresses as hex strings).
+    arg_types: tuple[str, ...] = ()
+    arg_values: tuple[Any, ...] = ()
+
+    def init_code(self) -> bytes:
+        """Creation code followed by the ABI-encoded constructor arguments."""
+        return self.creation_code + abi_encode(list(self.arg_types), list(self.arg_values))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "address": to_checksum_address(self.address),
+            "artifactSha256": self.artifact_sha256,
+            "constructor": {"types": list(self.arg_types), "values": list(self.arg_values)},
+            "creationCode": "0x" + self.creation_code.hex(),
+        }
+
+
+@dataclass(frozen=True)
 class Genesis:
     """A chain's genesis: everything needed to rebuild block 0 bit for bit."""
 
@@ -110,6 +140,7 @@ class Genesis:
     alloc: Mapping[Address, AccountAlloc]
     registry: RegistryGenesis
     development: bool = False
+    contracts: tuple[GenesisContract, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         """The document form (see the module docstring)."""
@@ -148,6 +179,7 @@ class Genesis:
                 ],
                 "creationCode": "0x" + reg.creation_code.hex(),
             },
+            "contracts": [c.to_json() for c in self.contracts],
         }
 
     def dump(self, path: Path) -> None:
@@ -215,6 +247,32 @@ def parse_genesis(doc: Any) -> Genesis:
             code=_hex(acc.get("code", "0x"), f"{where}.code"),
             storage={_int(k, f"{where}.storage"): _int(v, f"{where}.storage") for k, v in storage.items()},
         )
+    contracts: list[GenesisContract] = []
+    for i, raw in enumerate(doc.get("contracts", [])):
+        where = f"genesis.contracts[{i}]"
+        if not isinstance(raw, dict):
+            raise GenesisError(f"{where}: expected an object")
+        ctor = raw.get("constructor", {"types": [], "values": []})
+        if not isinstance(ctor, dict) or not isinstance(ctor.get("types"), list) \
+                or not isinstance(ctor.get("values"), list) or len(ctor["types"]) != len(ctor["values"]):
+            raise GenesisError(f"{where}.constructor: expected matching lists of types and values")
+        contract = GenesisContract(
+            name=str(raw.get("name", "")),
+            address=_address(raw.get("address"), f"{where}.address"),
+            creation_code=_hex(raw.get("creationCode"), f"{where}.creationCode"),
+            artifact_sha256=str(raw.get("artifactSha256", "")),
+            arg_types=tuple(str(t) for t in ctor["types"]),
+            arg_values=tuple(ctor["values"]),
+        )
+        try:
+            contract.init_code()
+        except Exception as exc:  # eth_abi raises several types for values that do not fit
+            raise GenesisError(f"{where}.constructor: {exc}") from exc
+        if not contract.name or not contract.creation_code:
+            raise GenesisError(f"{where}: name and creationCode are required")
+        if contract.address == registry.address or contract.address in {c.address for c in contracts}:
+            raise GenesisError(f"{where}.address: {to_checksum_address(contract.address)} is used twice")
+        contracts.append(contract)
     chain_id = _int(doc.get("chainId"), "genesis.chainId")
     if not 1 <= chain_id < 2**63:
         raise GenesisError(f"genesis.chainId: {chain_id} out of range")
@@ -226,6 +284,7 @@ def parse_genesis(doc: Any) -> Genesis:
         alloc=alloc,
         registry=registry,
         development=bool(doc.get("development", False)),
+        contracts=tuple(contracts),
     )
 
 

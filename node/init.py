@@ -20,6 +20,7 @@ from node.errors import GenesisError
 from node.genesis import (
     DEFAULT_REGISTRY_ADDRESS,
     Genesis,
+    GenesisContract,
     GenesisMember,
     RegistryGenesis,
     parse_genesis,
@@ -49,6 +50,11 @@ DEV_MEMBERS: tuple[tuple[str, str, str, bool], ...] = (
 )
 
 
+#: Domain contracts deployed at genesis after the registry, each constructed with the registry's
+#: address, at fixed addresses following the registry's.
+GENESIS_DOMAIN_CONTRACTS: tuple[str, ...] = ()
+
+
 @dataclass(frozen=True)
 class Artifact:
     creation_code: bytes
@@ -56,14 +62,31 @@ class Artifact:
 
 
 def load_registry_artifact(artifacts_dir: Path) -> Artifact:
-    path = artifacts_dir / "MemberRegistry.json"
+    return load_artifact(artifacts_dir, "MemberRegistry")
+
+
+def load_artifact(artifacts_dir: Path, name: str) -> Artifact:
+    path = artifacts_dir / f"{name}.json"
     try:
         raw = path.read_bytes()
         doc = json.loads(raw)
         code = bytes.fromhex(doc["bytecode"][2:])
     except (OSError, ValueError, KeyError) as exc:
-        raise GenesisError(f"cannot load the registry artifact {path}: {exc}") from exc
+        raise GenesisError(f"cannot load the contract artifact {path}: {exc}") from exc
     return Artifact(code, hashlib.sha256(raw).hexdigest())
+
+
+def domain_contracts(artifacts_dir: Path, registry: Address) -> tuple[GenesisContract, ...]:
+    """The domain contracts for a genesis, at 0x…c1700002, 0x…c1700003, …"""
+    base = int.from_bytes(DEFAULT_REGISTRY_ADDRESS, "big")
+    out = []
+    for offset, name in enumerate(GENESIS_DOMAIN_CONTRACTS, start=1):
+        artifact = load_artifact(artifacts_dir, name)
+        out.append(GenesisContract(
+            name=name, address=Address((base + offset).to_bytes(20, "big")),
+            creation_code=artifact.creation_code, artifact_sha256=artifact.sha256,
+            arg_types=("address",), arg_values=(to_checksum_address(registry),)))
+    return tuple(out)
 
 
 def _x25519() -> tuple[bytes, bytes]:
@@ -116,6 +139,7 @@ def dev_genesis(artifacts_dir: Path, timestamp: int | None = None) -> tuple[Gene
         alloc={},
         registry=registry,
         development=True,
+        contracts=domain_contracts(artifacts_dir, registry.address),
     )
     dev_keys = {
         "warning": DEV_WARNING,
@@ -174,4 +198,5 @@ def consortium_genesis(consortium: Path, artifacts_dir: Path) -> Genesis:
             "sealers": [account(a) for a in doc.get("sealers", [])],
             "members": members,
         },
+        "contracts": [c.to_json() for c in domain_contracts(artifacts_dir, DEFAULT_REGISTRY_ADDRESS)],
     })
