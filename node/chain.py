@@ -40,6 +40,7 @@ from node.consensus import (
 from node.errors import BlockRejected, ExecutionReverted, GenesisError, StorageError
 from node.genesis import GENESIS_DEPLOYER, Genesis
 from node.kv import BlockWriteBuffer, KeyValueStore
+from node.ordered_trie import ordered_trie_root_and_nodes
 
 log = logging.getLogger("cityledger.chain")
 
@@ -321,11 +322,22 @@ class LedgerChain:
             bloom |= receipt.bloom
             receipts.append(receipt)
             included.append(tx)
-        current = header.copy(gas_used=tally.gas_used, bloom=bloom)
-        filled = vm.set_block_transactions_and_withdrawals(vm.get_block(), current, included, receipts)
-        processed = vm.block_postprocessing(filled)
-        result = vm.mine_block(processed)
-        return result.block, tuple(receipts), deferred
+        # Roots, requests hash and state root are computed on a block without its transaction
+        # list, which py-evm would deep-copy at every step; the full block is assembled once.
+        # py-evm's final validate_block (roots recomputed) is skipped for a block built here:
+        # replicas re-execute and check everything on import.
+        tx_root, tx_nodes = ordered_trie_root_and_nodes([tx.encode() for tx in included])
+        receipt_root, receipt_nodes = ordered_trie_root_and_nodes([r.encode() for r in receipts])
+        self.chaindb.persist_trie_data_dict(cast(dict[Hash32, bytes], tx_nodes))
+        self.chaindb.persist_trie_data_dict(cast(dict[Hash32, bytes], receipt_nodes))
+        current = header.copy(gas_used=tally.gas_used, bloom=bloom, transaction_root=tx_root,
+                              receipt_root=receipt_root)
+        self.vm_class.validate_header(current, parent)
+        processed = vm.block_postprocessing(vm.get_block().copy(header=current))
+        finalized = vm.finalize_block(processed).block
+        block = self.vm_class.get_block_class()(
+            header=finalized.header, transactions=included, uncles=[], withdrawals=[])
+        return block, tuple(receipts), deferred
 
     def import_block(self, block: BlockAPI) -> None:
         """Verify and append a block produced elsewhere (a replica following its sealer).

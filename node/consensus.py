@@ -16,6 +16,8 @@ Each patch below is small and named:
 * **validate once**: a transaction admitted by this node's pool had its signature and fields
   validated there; :func:`mark_validated` stops py-evm from validating it again while the block
   is built. Blocks imported from elsewhere are always validated in full.
+* **batched storage tries**: a block's storage writes reach each contract's storage trie in one
+  pass (``node.storage_trie``) rather than one insert per slot.
 * **no deposit contract**: a permissioned chain has no beacon-chain deposit contract; Prague's
   scan of every receipt for deposit logs is skipped (EIP-6110 requests list stays empty).
 
@@ -30,6 +32,7 @@ from typing import Any, ClassVar
 import rlp
 from eth.abc import BlockAPI, BlockHeaderAPI, ComputationAPI, ReceiptAPI, SignedTransactionAPI, StateAPI
 from eth.vm.forks.prague import PragueVM
+from eth.vm.forks.prague.state import PragueState
 from eth.vm.forks.prague.constants import DEPOSIT_REQUEST_TYPE
 from eth.vm.forks.prague.headers import create_prague_header_from_parent
 from eth.validation import validate_gas_limit
@@ -39,6 +42,8 @@ from eth_keys.datatypes import PrivateKey
 from eth_keys.exceptions import BadSignature
 from eth_typing import Address
 from eth_utils import ValidationError, encode_hex
+
+from node.storage_trie import BatchedAccountDB
 
 VANITY_BYTES = 32
 SEAL_BYTES = 65
@@ -147,6 +152,13 @@ def create_zero_fee_header_from_parent(
     return header if header.base_fee_per_gas == 0 else header.copy(base_fee_per_gas=0)
 
 
+class CityLedgerState(PragueState):
+    """Prague state whose contract storage tries are updated a block at a time
+    (``node.storage_trie``; same roots as py-evm's slot-at-a-time updates)."""
+
+    account_db_class = BatchedAccountDB
+
+
 class CityLedgerVM(PragueVM):
     """PragueVM with the patches described in this module's docstring.
 
@@ -154,6 +166,7 @@ class CityLedgerVM(PragueVM):
     """
 
     fork = "cityledger-prague"
+    _state_class = CityLedgerState
     extra_data_max_bytes: ClassVar[int] = VANITY_BYTES + SEAL_BYTES
     registry_address: Address = Address(b"\0" * 20)
 

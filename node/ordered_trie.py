@@ -10,6 +10,7 @@ The result is identical (``tests/node/test_ordered_trie.py`` checks it against p
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any, Union
 
@@ -93,5 +94,12 @@ def ordered_trie_root_and_nodes(values: Sequence[bytes]) -> tuple[bytes, dict[by
 
 
 def make_trie_root_and_nodes(items: Sequence[Any]) -> tuple[bytes, dict[bytes, bytes]]:
-    """Drop-in for ``eth.db.trie.make_trie_root_and_nodes`` (items with ``.encode()``)."""
-    return ordered_trie_root_and_nodes([item.encode() for item in items])
+    """Drop-in for ``eth.db.trie.make_trie_root_and_nodes`` (items with ``.encode()``).
+
+    Cached like py-evm's: importing a block computes the same roots twice (apply, validate)."""
+    return _cached_root_and_nodes(tuple(item.encode() for item in items))
+
+
+@functools.lru_cache(maxsize=16)
+def _cached_root_and_nodes(values: tuple[bytes, ...]) -> tuple[bytes, dict[bytes, bytes]]:
+    return ordered_trie_root_and_nodes(values)

@@ -106,8 +106,7 @@ def _state_method(getter: str, with_arg: bool) -> Handler:
     async def handler(ctx: RpcContext, params: list[Any]) -> Any:
         if with_arg:
             account_raw, slot_raw, ref_raw = p.arity(params, 2, 3)
-            slot = p.quantity(slot_raw, "slot") if not (isinstance(slot_raw, str) and len(slot_raw) == 66) \
-                else int.from_bytes(p.hash32(slot_raw, "slot"), "big")
+            slot = p.storage_key(slot_raw, "slot")
         else:
             account_raw, ref_raw = p.arity(params, 1, 2)
             slot = 0
@@ -345,8 +344,7 @@ async def get_proof(ctx: RpcContext, params: list[Any]) -> Any:
         raise InvalidParams("storageKeys: expected a list")
     if len(keys_raw) > 1_000:
         raise LimitExceeded("storageKeys: at most 1000 keys per request")
-    slots = [int.from_bytes(p.data(k, f"storageKeys[{i}]").rjust(32, b"\0")[-32:], "big")
-             for i, k in enumerate(keys_raw)]
+    slots = [p.storage_key(k, f"storageKeys[{i}]") for i, k in enumerate(keys_raw)]
     ref = p.block_ref(ref_raw)
 
     def work() -> Any:

@@ -96,3 +96,13 @@ def call_object(value: Any, name: str = "transaction") -> dict[str, Any]:
     payload = inp if inp is not None else dat
     out["data"] = data(payload, f"{name}.input") if payload is not None else b""
     return out
+
+
+def storage_key(value: Any, name: str) -> int:
+    """A storage slot: 32-byte DATA, or (as go-ethereum also accepts) a shorter hex number."""
+    if isinstance(value, str) and value.startswith(("0x", "0X")) and 2 < len(value) <= 66:
+        try:
+            return int(value, 16)
+        except ValueError:
+            pass
+    raise InvalidParams(f"{name}: expected a 32-byte hex storage key, got {value!r:.80}")
