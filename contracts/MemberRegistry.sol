@@ -29,11 +29,11 @@ import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
  * `kind` and `level` are the numeric values of {MemberKind} and {Level}.
  *
  * Changing the admin set starts a new admin epoch: proposals created in an older epoch can no longer
- * be approved or executed ({StaleProposal}), so approvals given by removed admins never count.
+ * be approved or executed ({MemberRegistryStaleProposal}), so approvals given by removed admins never count.
  *
  * Invariant: every admin account is an account of an Active member. Suspending a member that holds
  * an admin account, or removing an admin account from its member, is refused until the admin set no
- * longer contains it ({MemberHoldsAdmin}, {AccountIsAdmin}).
+ * longer contains it ({MemberRegistryMemberHoldsAdmin}, {MemberRegistryAccountIsAdmin}).
  *
  * The node decides "may this sender transact" by reading one storage slot of this contract, not by
  * calling it: see {activeAccountsSlot}.
@@ -155,41 +155,45 @@ contract MemberRegistry {
     event AdminsChanged(address[] admins, uint256 threshold);
 
     /// @dev `account` is not in the admin set.
-    error NotAdmin(address account);
+    error MemberRegistryNotAdmin(address account);
     /// @dev No member has id `memberId`.
-    error UnknownMember(uint256 memberId);
+    error MemberRegistryUnknownMember(uint256 memberId);
     /// @dev No proposal has id `proposalId`.
-    error UnknownProposal(uint256 proposalId);
+    error MemberRegistryUnknownProposal(uint256 proposalId);
     /// @dev The proposal has already executed.
-    error ProposalAlreadyExecuted(uint256 proposalId);
+    error MemberRegistryProposalAlreadyExecuted(uint256 proposalId);
     /// @dev The proposal was created under an admin set that has since changed.
-    error StaleProposal(uint256 proposalId, uint64 proposalEpoch, uint64 currentEpoch);
+    error MemberRegistryStaleProposal(uint256 proposalId, uint64 proposalEpoch, uint64 currentEpoch);
     /// @dev `admin` has already approved the proposal.
-    error AlreadyApproved(uint256 proposalId, address admin);
+    error MemberRegistryAlreadyApproved(uint256 proposalId, address admin);
     /// @dev The threshold is zero or larger than the number of admins.
-    error InvalidThreshold(uint256 threshold, uint256 adminCount);
+    error MemberRegistryInvalidThreshold(uint256 threshold, uint256 adminCount);
     /// @dev An admin must be an account of an Active member.
-    error AdminNotActive(address account);
+    error MemberRegistryAdminNotActive(address account);
     /// @dev The zero address cannot be an account, sealer, witness or admin.
-    error InvalidAccount(address account);
+    error MemberRegistryInvalidAccount(address account);
     /// @dev An address appears twice in a list that must not repeat.
-    error DuplicateAddress(address account);
+    error MemberRegistryDuplicateAddress(address account);
     /// @dev The sealer set cannot be empty.
-    error NoSealers();
+    error MemberRegistryNoSealers();
     /// @dev `account` already belongs to member `memberId`.
-    error AccountTaken(address account, uint256 memberId);
+    error MemberRegistryAccountTaken(address account, uint256 memberId);
     /// @dev `account` is not an account of member `memberId`.
-    error AccountNotOfMember(uint256 memberId, address account);
+    error MemberRegistryAccountNotOfMember(uint256 memberId, address account);
     /// @dev `account` is an admin and must first be removed from the admin set.
-    error AccountIsAdmin(address account);
+    error MemberRegistryAccountIsAdmin(address account);
     /// @dev Member `memberId` holds admin account `account` and cannot be suspended.
-    error MemberHoldsAdmin(uint256 memberId, address account);
+    error MemberRegistryMemberHoldsAdmin(uint256 memberId, address account);
     /// @dev The member's status does not allow the change (suspend needs Active, reinstate Suspended).
-    error InvalidMemberStatus(uint256 memberId, Status status);
+    error MemberRegistryInvalidMemberStatus(uint256 memberId, Status status);
     /// @dev `kind` is not a {MemberKind} value.
-    error InvalidMemberKind(uint8 kind);
+    error MemberRegistryInvalidMemberKind(uint8 kind);
     /// @dev `level` is not a {Level} value.
-    error InvalidLevel(uint8 level);
+    error MemberRegistryInvalidLevel(uint8 level);
+    /// @notice A member admitted by proposal needs a non-empty name.
+    error MemberRegistryEmptyName();
+    /// @notice A member admitted by proposal needs at least one signing account.
+    error MemberRegistryNoAccounts();
 
     /**
      * @dev Admits `members` (all Active, ids 1..n in order), then sets the admin set with
@@ -218,7 +222,7 @@ contract MemberRegistry {
 
     /**
      * @notice Proposes a change; the proposer's approval counts as the first one.
-     * @dev Callable by admin accounts only ({NotAdmin} otherwise). `payload` is the ABI encoding
+     * @dev Callable by admin accounts only ({MemberRegistryNotAdmin} otherwise). `payload` is the ABI encoding
      * listed for `action` in the contract documentation; it is decoded only when the proposal
      * executes. If the threshold is already reached (threshold 1) the proposal executes in this
      * call, and if execution reverts the whole call reverts.
@@ -241,9 +245,9 @@ contract MemberRegistry {
 
     /**
      * @notice Approves a pending proposal; executes it when approvals reach the threshold.
-     * @dev Callable by admin accounts only ({NotAdmin}), once per admin ({AlreadyApproved}), on a
-     * proposal that exists ({UnknownProposal}), has not executed ({ProposalAlreadyExecuted}) and
-     * was created under the current admin set ({StaleProposal}). If execution reverts the whole
+     * @dev Callable by admin accounts only ({MemberRegistryNotAdmin}), once per admin ({MemberRegistryAlreadyApproved}), on a
+     * proposal that exists ({MemberRegistryUnknownProposal}), has not executed ({MemberRegistryProposalAlreadyExecuted}) and
+     * was created under the current admin set ({MemberRegistryStaleProposal}). If execution reverts the whole
      * call reverts and the approval is not recorded.
      *
      * Emits {ProposalApproved}; on execution, the action's events followed by {ProposalExecuted}.
@@ -251,8 +255,8 @@ contract MemberRegistry {
     function approve(uint256 proposalId) external {
         _checkAdmin(msg.sender);
         Proposal storage p = _existingProposal(proposalId);
-        if (p.executed) revert ProposalAlreadyExecuted(proposalId);
-        if (p.epoch != _adminEpoch) revert StaleProposal(proposalId, p.epoch, _adminEpoch);
+        if (p.executed) revert MemberRegistryProposalAlreadyExecuted(proposalId);
+        if (p.epoch != _adminEpoch) revert MemberRegistryStaleProposal(proposalId, p.epoch, _adminEpoch);
         _approve(proposalId, p, msg.sender);
     }
 
@@ -270,7 +274,7 @@ contract MemberRegistry {
         return _memberOf[account];
     }
 
-    /// @notice Member `memberId` ({UnknownMember} if there is none). Anyone may call.
+    /// @notice Member `memberId` ({MemberRegistryUnknownMember} if there is none). Anyone may call.
     function getMember(uint256 memberId) external view returns (MemberView memory) {
         Member storage m = _member(memberId);
         return
@@ -321,7 +325,7 @@ contract MemberRegistry {
         return _proposalCount;
     }
 
-    /// @notice Proposal `proposalId` ({UnknownProposal} if there is none). Anyone may call.
+    /// @notice Proposal `proposalId` ({MemberRegistryUnknownProposal} if there is none). Anyone may call.
     function getProposal(uint256 proposalId) external view returns (Proposal memory) {
         return _existingProposal(proposalId);
     }
@@ -370,21 +374,21 @@ contract MemberRegistry {
     }
 
     function _checkAdmin(address account) private view {
-        if (!_admins.contains(account)) revert NotAdmin(account);
+        if (!_admins.contains(account)) revert MemberRegistryNotAdmin(account);
     }
 
     function _existingProposal(uint256 proposalId) private view returns (Proposal storage p) {
         p = _proposals[proposalId];
-        if (p.proposer == address(0)) revert UnknownProposal(proposalId);
+        if (p.proposer == address(0)) revert MemberRegistryUnknownProposal(proposalId);
     }
 
     function _member(uint256 memberId) private view returns (Member storage) {
-        if (memberId == 0 || memberId > _memberCount) revert UnknownMember(memberId);
+        if (memberId == 0 || memberId > _memberCount) revert MemberRegistryUnknownMember(memberId);
         return _members[memberId];
     }
 
     function _approve(uint256 proposalId, Proposal storage p, address approver) private {
-        if (_approvedBy[proposalId][approver]) revert AlreadyApproved(proposalId, approver);
+        if (_approvedBy[proposalId][approver]) revert MemberRegistryAlreadyApproved(proposalId, approver);
         _approvedBy[proposalId][approver] = true;
         uint32 approvals = ++p.approvals;
         emit ProposalApproved(proposalId, approver, approvals);
@@ -429,8 +433,10 @@ contract MemberRegistry {
             payload,
             (string, uint8, uint8, address[], bytes32)
         );
-        if (kind > uint8(type(MemberKind).max)) revert InvalidMemberKind(kind);
-        if (level > uint8(type(Level).max)) revert InvalidLevel(level);
+        if (kind > uint8(type(MemberKind).max)) revert MemberRegistryInvalidMemberKind(kind);
+        if (level > uint8(type(Level).max)) revert MemberRegistryInvalidLevel(level);
+        if (bytes(name).length == 0) revert MemberRegistryEmptyName();
+        if (accounts.length == 0) revert MemberRegistryNoAccounts();
         _admitMember(name, MemberKind(kind), Level(level), accounts, key);
     }
 
@@ -457,51 +463,47 @@ contract MemberRegistry {
 
     function _suspendMember(uint256 memberId, string memory reason) private {
         Member storage m = _member(memberId);
-        if (m.status != Status.Active) revert InvalidMemberStatus(memberId, m.status);
+        if (m.status != Status.Active) revert MemberRegistryInvalidMemberStatus(memberId, m.status);
         address[] memory accounts = m.accounts.values();
         for (uint256 i = 0; i < accounts.length; ++i) {
-            if (_admins.contains(accounts[i])) revert MemberHoldsAdmin(memberId, accounts[i]);
+            if (_admins.contains(accounts[i])) revert MemberRegistryMemberHoldsAdmin(memberId, accounts[i]);
         }
         m.status = Status.Suspended;
-        emit MemberSuspended(memberId, reason);
-
         for (uint256 i = 0; i < accounts.length; ++i) {
             _recordAccount(accounts[i], memberId, m.kind, false);
         }
+        emit MemberSuspended(memberId, reason);
     }
 
     function _reinstateMember(uint256 memberId) private {
         Member storage m = _member(memberId);
-        if (m.status != Status.Suspended) revert InvalidMemberStatus(memberId, m.status);
+        if (m.status != Status.Suspended) revert MemberRegistryInvalidMemberStatus(memberId, m.status);
         m.status = Status.Active;
-        emit MemberReinstated(memberId);
-
         address[] memory accounts = m.accounts.values();
         for (uint256 i = 0; i < accounts.length; ++i) {
             _recordAccount(accounts[i], memberId, m.kind, true);
         }
+        emit MemberReinstated(memberId);
     }
 
     function _addAccount(uint256 memberId, Member storage m, address account) private {
-        if (account == address(0)) revert InvalidAccount(account);
+        if (account == address(0)) revert MemberRegistryInvalidAccount(account);
         uint256 holder = _memberOf[account];
-        if (holder != 0) revert AccountTaken(account, holder);
+        if (holder != 0) revert MemberRegistryAccountTaken(account, holder);
         _memberOf[account] = memberId;
         m.accounts.add(account);
-        emit AccountAdded(memberId, account);
-
         _recordAccount(account, memberId, m.kind, m.status == Status.Active);
+        emit AccountAdded(memberId, account);
     }
 
     function _removeAccount(uint256 memberId, address account) private {
         Member storage m = _member(memberId);
-        if (_memberOf[account] != memberId) revert AccountNotOfMember(memberId, account);
-        if (_admins.contains(account)) revert AccountIsAdmin(account);
+        if (_memberOf[account] != memberId) revert MemberRegistryAccountNotOfMember(memberId, account);
+        if (_admins.contains(account)) revert MemberRegistryAccountIsAdmin(account);
         delete _memberOf[account];
         m.accounts.remove(account);
-        emit AccountRemoved(memberId, account);
-
         _recordAccount(account, 0, MemberKind.Department, false);
+        emit AccountRemoved(memberId, account);
     }
 
     function _setEncryptionKey(uint256 memberId, Member storage m, bytes32 key) private {
@@ -510,7 +512,7 @@ contract MemberRegistry {
     }
 
     function _setSealers(address[] memory list) private {
-        if (list.length == 0) revert NoSealers();
+        if (list.length == 0) revert MemberRegistryNoSealers();
         _replaceSet(_sealers, list);
         emit SealersChanged(list);
     }
@@ -521,10 +523,11 @@ contract MemberRegistry {
     }
 
     function _setAdmins(address[] memory list, uint256 threshold_) private {
-        if (threshold_ == 0 || threshold_ > list.length) revert InvalidThreshold(threshold_, list.length);
+        if (threshold_ == 0 || threshold_ > list.length) revert MemberRegistryInvalidThreshold(threshold_, list.length);
         ActiveAccountsStorage storage $ = _activeAccounts();
         for (uint256 i = 0; i < list.length; ++i) {
-            if (!$.active[list[i]]) revert AdminNotActive(list[i]);
+            if (list[i] == address(0)) revert MemberRegistryInvalidAccount(list[i]);
+            if (!$.active[list[i]]) revert MemberRegistryAdminNotActive(list[i]);
         }
         _replaceSet(_admins, list);
         _threshold = threshold_;
@@ -537,8 +540,8 @@ contract MemberRegistry {
         set.clear();
         for (uint256 i = 0; i < list.length; ++i) {
             address a = list[i];
-            if (a == address(0)) revert InvalidAccount(a);
-            if (!set.add(a)) revert DuplicateAddress(a);
+            if (a == address(0)) revert MemberRegistryInvalidAccount(a);
+            if (!set.add(a)) revert MemberRegistryDuplicateAddress(a);
         }
     }
 

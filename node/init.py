@@ -52,7 +52,7 @@ DEV_MEMBERS: tuple[tuple[str, str, str, bool], ...] = (
 
 #: Domain contracts deployed at genesis after the registry, each constructed with the registry's
 #: address, at fixed addresses following the registry's.
-GENESIS_DOMAIN_CONTRACTS: tuple[str, ...] = ()
+GENESIS_DOMAIN_CONTRACTS: tuple[str, ...] = ("DataSharing", "SupplyCustody", "Credit")
 
 
 @dataclass(frozen=True)

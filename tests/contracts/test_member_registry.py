@@ -80,8 +80,8 @@ def test_genesis_members_match_the_genesis_document_and_dev_keys(ledger: Ledger,
         assert "0x" + view.encryption_key.hex() == entry["encryption_public_key"]
     assert [ledger.member(i).kind for i in (1, 2, 3)] == [MEMBER_KINDS.index("admin")] * 3
 
-    assert ledger.revert_of(None, "getMember", 0) == ("UnknownMember", (0,))
-    assert ledger.revert_of(None, "getMember", 12) == ("UnknownMember", (12,))
+    assert ledger.revert_of(None, "getMember", 0) == ("MemberRegistryUnknownMember", (0,))
+    assert ledger.revert_of(None, "getMember", 12) == ("MemberRegistryUnknownMember", (12,))
 
 
 def test_genesis_admins_threshold_sealers_and_witnesses(ledger: Ledger, devnet: DevNet) -> None:
@@ -93,7 +93,7 @@ def test_genesis_admins_threshold_sealers_and_witnesses(ledger: Ledger, devnet: 
     assert ledger.view("sealers") == (sealer,)
     assert ledger.view("witnesses") == ()
     assert ledger.view("proposalCount") == 0
-    assert ledger.revert_of(None, "getProposal", 1) == ("UnknownProposal", (1,))
+    assert ledger.revert_of(None, "getProposal", 1) == ("MemberRegistryUnknownProposal", (1,))
     assert ledger.chain.sealers_at(ledger.chain.genesis_header) == (to_canonical_address(sealer),)
 
 
@@ -363,7 +363,7 @@ def test_set_admins_changes_set_threshold_and_epoch(ledger: Ledger) -> None:
     assert ledger.view("adminEpoch") == 2
 
     # The removed admin can no longer propose; the added one can.
-    assert ledger.revert_of(a2, "propose", Action.SetWitnesses, b"") == ("NotAdmin", (a2.address,))
+    assert ledger.revert_of(a2, "propose", Action.SetWitnesses, b"") == ("MemberRegistryNotAdmin", (a2.address,))
     witnesses = payload(["address[]"], [ledger.members[7].address])
     proposal_id, proposed = ledger.propose(newcomer, Action.SetWitnesses, witnesses)
     assert proposed.events[-1] == Event("ProposalApproved", {
@@ -409,13 +409,13 @@ def test_non_admin_cannot_propose_or_approve(ledger: Ledger) -> None:
     body = payload(["address[]"], [member.address])
     call = REGISTRY.encode("propose", Action.SetWitnesses, body)
 
-    assert ledger.revert_of(member, "propose", Action.SetWitnesses, body) == ("NotAdmin", (member.address,))
+    assert ledger.revert_of(member, "propose", Action.SetWitnesses, body) == ("MemberRegistryNotAdmin", (member.address,))
     sent = ledger.send(member, ledger.registry, call)
     assert sent.status == 0 and sent.events == []
     assert ledger.view("proposalCount") == 0
 
     proposal_id, _ = ledger.propose(ledger.admins[0], Action.SetWitnesses, body)
-    assert ledger.revert_of(member, "approve", proposal_id) == ("NotAdmin", (member.address,))
+    assert ledger.revert_of(member, "approve", proposal_id) == ("MemberRegistryNotAdmin", (member.address,))
     sent = ledger.approve(member, proposal_id)
     assert sent.status == 0 and sent.events == []
     assert ledger.proposal(proposal_id).approvals == 1
@@ -434,7 +434,7 @@ def test_non_admin_cannot_propose_or_approve(ledger: Ledger) -> None:
 def test_double_approval_reverts_with_already_approved(ledger: Ledger) -> None:
     a0 = ledger.admins[0]
     proposal_id, _ = ledger.propose(a0, Action.SetWitnesses, payload(["address[]"], []))
-    assert ledger.revert_of(a0, "approve", proposal_id) == ("AlreadyApproved", (proposal_id, a0.address))
+    assert ledger.revert_of(a0, "approve", proposal_id) == ("MemberRegistryAlreadyApproved", (proposal_id, a0.address))
     sent = ledger.approve(a0, proposal_id)
     assert sent.status == 0
     assert (ledger.proposal(proposal_id).approvals, ledger.proposal(proposal_id).executed) == (1, False)
@@ -442,12 +442,12 @@ def test_double_approval_reverts_with_already_approved(ledger: Ledger) -> None:
 
 def test_unknown_and_executed_proposals(ledger: Ledger) -> None:
     a2 = ledger.admins[2]
-    assert ledger.revert_of(a2, "approve", 7) == ("UnknownProposal", (7,))
-    assert ledger.revert_of(a2, "approve", 0) == ("UnknownProposal", (0,))
+    assert ledger.revert_of(a2, "approve", 7) == ("MemberRegistryUnknownProposal", (7,))
+    assert ledger.revert_of(a2, "approve", 0) == ("MemberRegistryUnknownProposal", (0,))
     assert ledger.approve(a2, 7).status == 0
 
     proposal_id, _ = ledger.govern(Action.SetWitnesses, payload(["address[]"], [a2.address]))
-    assert ledger.revert_of(a2, "approve", proposal_id) == ("ProposalAlreadyExecuted", (proposal_id,))
+    assert ledger.revert_of(a2, "approve", proposal_id) == ("MemberRegistryProposalAlreadyExecuted", (proposal_id,))
     late = ledger.approve(a2, proposal_id)
     assert late.status == 0 and late.events == []
     assert ledger.proposal(proposal_id).approvals == 2
@@ -463,7 +463,7 @@ def test_proposal_goes_stale_when_the_admin_set_changes(ledger: Ledger) -> None:
                   proposer=a1, approver=a2)
     assert ledger.view("adminEpoch") == 2
 
-    assert ledger.revert_of(a1, "approve", stale_id) == ("StaleProposal", (stale_id, 1, 2))
+    assert ledger.revert_of(a1, "approve", stale_id) == ("MemberRegistryStaleProposal", (stale_id, 1, 2))
     sent = ledger.approve(a1, stale_id)
     assert sent.status == 0
     assert ledger.view("witnesses") == ()
@@ -473,10 +473,10 @@ def test_proposal_goes_stale_when_the_admin_set_changes(ledger: Ledger) -> None:
 def test_invalid_threshold(ledger: Ledger) -> None:
     a0, a1, _ = ledger.admins
     assert ledger.refused(Action.SetAdmins, payload(ADMINS, [a0.address, a1.address], 3)) == (
-        "InvalidThreshold", (3, 2))
+        "MemberRegistryInvalidThreshold", (3, 2))
     assert ledger.refused(Action.SetAdmins, payload(ADMINS, [a0.address, a1.address], 0)) == (
-        "InvalidThreshold", (0, 2))
-    assert ledger.refused(Action.SetAdmins, payload(ADMINS, [], 1)) == ("InvalidThreshold", (1, 0))
+        "MemberRegistryInvalidThreshold", (0, 2))
+    assert ledger.refused(Action.SetAdmins, payload(ADMINS, [], 1)) == ("MemberRegistryInvalidThreshold", (1, 0))
     assert (ledger.view("threshold"), ledger.view("adminEpoch"), len(ledger.view("admins"))) == (2, 1, 3)
 
 
@@ -484,28 +484,28 @@ def test_admins_must_be_accounts_of_active_members(ledger: Ledger) -> None:
     a0 = ledger.admins[0]
     stranger = Signer.fresh("not a member")
     assert ledger.refused(Action.SetAdmins, payload(ADMINS, [a0.address, stranger.address], 1)) == (
-        "AdminNotActive", (stranger.address,))
+        "MemberRegistryAdminNotActive", (stranger.address,))
     assert ledger.refused(Action.SetAdmins, payload(ADMINS, [a0.address, a0.address], 1)) == (
-        "DuplicateAddress", (a0.address,))
+        "MemberRegistryDuplicateAddress", (a0.address,))
 
     member = ledger.members[0]
     ledger.govern(Action.SuspendMember, payload(["uint256", "string"], ledger.member_id(member), "x"))
     assert ledger.refused(Action.SetAdmins, payload(ADMINS, [a0.address, member.address], 1)) == (
-        "AdminNotActive", (member.address,))
+        "MemberRegistryAdminNotActive", (member.address,))
 
 
 def test_account_already_taken(ledger: Ledger) -> None:
     m0, m1, m2 = ledger.members[:3]
     id0, id1, id2 = (ledger.member_id(m) for m in (m0, m1, m2))
     assert ledger.refused(Action.AddAccount, payload(MEMBER_AND_ACCOUNT, id0, m1.address)) == (
-        "AccountTaken", (m1.address, id1))
+        "MemberRegistryAccountTaken", (m1.address, id1))
     assert ledger.refused(Action.AddAccount, payload(MEMBER_AND_ACCOUNT, id0, m0.address)) == (
-        "AccountTaken", (m0.address, id0))
+        "MemberRegistryAccountTaken", (m0.address, id0))
     assert ledger.refused(Action.AddAccount, payload(MEMBER_AND_ACCOUNT, id0, ledger.admins[0].address)) == (
-        "AccountTaken", (ledger.admins[0].address, 1))
+        "MemberRegistryAccountTaken", (ledger.admins[0].address, 1))
     assert ledger.refused(Action.AdmitMember, payload(
         ADMIT, "Copycat", 0, 0, [Signer.fresh("fresh").address, m2.address], b"\0" * 32)) == (
-        "AccountTaken", (m2.address, id2))
+        "MemberRegistryAccountTaken", (m2.address, id2))
     # The refused admission left no trace: no member 12, the fresh account belongs to nobody.
     assert ledger.view("memberCount") == 11
     assert ledger.view("memberOf", Signer.fresh("fresh").address) == 0
@@ -516,14 +516,14 @@ def test_zero_duplicate_and_empty_address_lists(ledger: Ledger) -> None:
     member_id = ledger.member_id(ledger.members[0])
     sealer = ledger.view("sealers")[0]
     assert ledger.refused(Action.AddAccount, payload(MEMBER_AND_ACCOUNT, member_id, ZERO)) == (
-        "InvalidAccount", (ZERO,))
+        "MemberRegistryInvalidAccount", (ZERO,))
     assert ledger.refused(Action.AdmitMember, payload(ADMIT, "Zero", 0, 0, [ZERO], b"\0" * 32)) == (
-        "InvalidAccount", (ZERO,))
-    assert ledger.refused(Action.SetSealers, payload(["address[]"], [])) == ("NoSealers", ())
+        "MemberRegistryInvalidAccount", (ZERO,))
+    assert ledger.refused(Action.SetSealers, payload(["address[]"], [])) == ("MemberRegistryNoSealers", ())
     assert ledger.refused(Action.SetSealers, payload(["address[]"], [sealer, sealer])) == (
-        "DuplicateAddress", (sealer,))
-    assert ledger.refused(Action.SetSealers, payload(["address[]"], [ZERO])) == ("InvalidAccount", (ZERO,))
-    assert ledger.refused(Action.SetWitnesses, payload(["address[]"], [ZERO])) == ("InvalidAccount", (ZERO,))
+        "MemberRegistryDuplicateAddress", (sealer,))
+    assert ledger.refused(Action.SetSealers, payload(["address[]"], [ZERO])) == ("MemberRegistryInvalidAccount", (ZERO,))
+    assert ledger.refused(Action.SetWitnesses, payload(["address[]"], [ZERO])) == ("MemberRegistryInvalidAccount", (ZERO,))
     assert ledger.view("sealers") == (sealer,)
 
 
@@ -531,30 +531,30 @@ def test_unknown_member_and_wrong_status(ledger: Ledger) -> None:
     member = ledger.members[0]
     member_id = ledger.member_id(member)
     suspend = ["uint256", "string"]
-    assert ledger.refused(Action.SuspendMember, payload(suspend, 99, "x")) == ("UnknownMember", (99,))
-    assert ledger.refused(Action.ReinstateMember, payload(["uint256"], 0)) == ("UnknownMember", (0,))
+    assert ledger.refused(Action.SuspendMember, payload(suspend, 99, "x")) == ("MemberRegistryUnknownMember", (99,))
+    assert ledger.refused(Action.ReinstateMember, payload(["uint256"], 0)) == ("MemberRegistryUnknownMember", (0,))
     assert ledger.refused(Action.AddAccount, payload(MEMBER_AND_ACCOUNT, 12, Signer.fresh("a").address)) == (
-        "UnknownMember", (12,))
+        "MemberRegistryUnknownMember", (12,))
     assert ledger.refused(Action.RemoveAccount, payload(MEMBER_AND_ACCOUNT, 99, member.address)) == (
-        "UnknownMember", (99,))
+        "MemberRegistryUnknownMember", (99,))
     assert ledger.refused(Action.SetEncryptionKey, payload(["uint256", "bytes32"], 12, b"\1" * 32)) == (
-        "UnknownMember", (12,))
+        "MemberRegistryUnknownMember", (12,))
     assert ledger.refused(Action.ReinstateMember, payload(["uint256"], member_id)) == (
-        "InvalidMemberStatus", (member_id, Status.Active))
+        "MemberRegistryInvalidMemberStatus", (member_id, Status.Active))
     ledger.govern(Action.SuspendMember, payload(suspend, member_id, "first"))
     assert ledger.refused(Action.SuspendMember, payload(suspend, member_id, "again")) == (
-        "InvalidMemberStatus", (member_id, Status.Suspended))
+        "MemberRegistryInvalidMemberStatus", (member_id, Status.Suspended))
 
 
 def test_admin_accounts_are_protected_until_removed_from_the_admin_set(ledger: Ledger) -> None:
     a0, a1, a2 = ledger.admins
     m0, m1 = ledger.members[:2]
     suspend = ["uint256", "string"]
-    assert ledger.refused(Action.SuspendMember, payload(suspend, 1, "x")) == ("MemberHoldsAdmin", (1, a0.address))
+    assert ledger.refused(Action.SuspendMember, payload(suspend, 1, "x")) == ("MemberRegistryMemberHoldsAdmin", (1, a0.address))
     assert ledger.refused(Action.RemoveAccount, payload(MEMBER_AND_ACCOUNT, 1, a0.address)) == (
-        "AccountIsAdmin", (a0.address,))
+        "MemberRegistryAccountIsAdmin", (a0.address,))
     assert ledger.refused(Action.RemoveAccount, payload(MEMBER_AND_ACCOUNT, ledger.member_id(m0), m1.address)) == (
-        "AccountNotOfMember", (ledger.member_id(m0), m1.address))
+        "MemberRegistryAccountNotOfMember", (ledger.member_id(m0), m1.address))
     assert ledger.member(1).status == Status.Active
 
     # Once a0 is out of the admin set its member can be suspended (by the remaining admins).
@@ -567,9 +567,9 @@ def test_admin_accounts_are_protected_until_removed_from_the_admin_set(ledger: L
 def test_admit_member_rejects_kind_and_level_out_of_range(ledger: Ledger) -> None:
     account = Signer.fresh("out of range").address
     assert ledger.refused(Action.AdmitMember, payload(ADMIT, "Bad kind", 8, 0, [account], b"\0" * 32)) == (
-        "InvalidMemberKind", (8,))
+        "MemberRegistryInvalidMemberKind", (8,))
     assert ledger.refused(Action.AdmitMember, payload(ADMIT, "Bad level", 0, 3, [account], b"\0" * 32)) == (
-        "InvalidLevel", (3,))
+        "MemberRegistryInvalidLevel", (3,))
     assert ledger.view("memberCount") == 11
     assert ledger.view("memberOf", account) == 0
 
@@ -591,3 +591,18 @@ def test_unknown_action_and_malformed_payload_revert(ledger: Ledger) -> None:
                            "data": REGISTRY.encode("approve", proposal_id)}, ledger.chain.head)
     assert ledger.approve(a1, proposal_id).status == 0
     assert (ledger.proposal(proposal_id).approvals, ledger.view("memberCount")) == (1, 11)
+
+
+def test_admission_needs_a_name_and_an_account(ledger: Ledger) -> None:
+    fresh = Signer.fresh("nameless").address
+    assert ledger.refused(Action.AdmitMember, payload(ADMIT, "", 0, 0, [fresh], b"\0" * 32)) == (
+        "MemberRegistryEmptyName", ())
+    assert ledger.refused(Action.AdmitMember, payload(ADMIT, "No Keys Bureau", 0, 0, [], b"\0" * 32)) == (
+        "MemberRegistryNoAccounts", ())
+    assert ledger.view("memberCount") == 11
+
+
+def test_zero_address_as_admin_is_an_invalid_account(ledger: Ledger) -> None:
+    admins = [a.address for a in ledger.admins[:2]] + [ZERO]
+    assert ledger.refused(Action.SetAdmins, payload(("address[]", "uint256"), admins, 2)) == (
+        "MemberRegistryInvalidAccount", (ZERO,))

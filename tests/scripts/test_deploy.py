@@ -78,9 +78,13 @@ def test_deploy_to_anvil_writes_an_address_book(anvil: str, tmp_path: Path) -> N
     registry = book["contracts"]["MemberRegistry"]["address"]
     assert _is_active(anvil, registry, clerk.address)
     assert not _is_active(anvil, registry, deployer.address)
-    for entry in book["contracts"].values():
+    for name, entry in book["contracts"].items():
         code = bytes.fromhex(str(_rpc(anvil, "eth_getCode", [entry["address"], "latest"]))[2:])
         assert "0x" + keccak(code).hex() == entry["codeHash"]
+        if name != "MemberRegistry":
+            wired = _rpc(anvil, "eth_call", [{"to": entry["address"], "data": "0x" + keccak(text="registry()")[:4].hex()},
+                                             "latest"])
+            assert int(str(wired), 16) == int(registry, 16), name
 
 
 def test_address_book_of_a_cityledger_genesis(devnet: DevNet, tmp_path: Path) -> None:
@@ -95,7 +99,14 @@ def test_address_book_of_a_cityledger_genesis(devnet: DevNet, tmp_path: Path) ->
         assert book["deployment"]["block"] == 0
         assert book["deployment"]["blockHash"] == node.rpc("eth_getBlockByNumber", ["0x0", False])["hash"]
         assert book["contracts"]["MemberRegistry"]["address"].lower() == "0x00000000000000000000000000000000c1700001"
-        assert _is_active(node.url, book["contracts"]["MemberRegistry"]["address"], devnet.member(0)["address"])
+        registry = book["contracts"]["MemberRegistry"]["address"]
+        assert _is_active(node.url, registry, devnet.member(0)["address"])
+        # The domain contracts deployed at genesis are wired to the genesis registry.
+        assert set(book["contracts"]) == {"MemberRegistry", *GENESIS_DOMAIN_CONTRACTS}
+        for name in GENESIS_DOMAIN_CONTRACTS:
+            answer = str(node.rpc("eth_call", [{"to": book["contracts"][name]["address"],
+                                                "data": "0x" + keccak(text="registry()")[:4].hex()}, "latest"]))
+            assert int(answer, 16) == int(registry, 16), name
         # A genesis file of another chain is refused.
         doc = json.loads(devnet.genesis_path.read_text())
         doc["chainId"] = 99
