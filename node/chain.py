@@ -196,12 +196,20 @@ class LedgerChain:
         )
         return SpoofTransaction(unsigned, from_=sender)
 
+    def _call_state(self, header: BlockHeaderAPI) -> StateAPI:
+        """The state after ``header`` in ``header``'s own block context (number, timestamp), as
+        go-ethereum runs ``eth_call``: answers are reproducible, never tied to the wall clock.
+        Never persisted."""
+        vm = self.chain_class(self.db).get_vm(header)
+        previous = (header.hash, *(vm.previous_hashes or ()))
+        return self.vm_class.build_state(self.db, header, self.chain_context, previous)
+
     def call(self, call: dict[str, Any], header: BlockHeaderAPI) -> bytes:
-        """``eth_call``: execute on top of ``header`` without a signature or fee."""
-        with self.chain_class(self.db).get_vm(header).in_costless_state() as state:
-            tx = self._spoof(header, call, state)
-            # SpoofTransaction proxies every SignedTransactionAPI attribute (py-evm's own pattern).
-            computation = state.costless_execute_transaction(cast(SignedTransactionAPI, tx))
+        """``eth_call``: execute on the state after ``header`` without a signature or fee."""
+        state = self._call_state(header)
+        tx = self._spoof(header, call, state)
+        # SpoofTransaction proxies every SignedTransactionAPI attribute (py-evm's own pattern).
+        computation = state.costless_execute_transaction(cast(SignedTransactionAPI, tx))
         if computation.is_error:
             raise _execution_error(computation)
         return bytes(computation.output)
@@ -210,14 +218,14 @@ class LedgerChain:
         """``eth_estimateGas`` by binary search, as py-evm estimates."""
         from eth.estimators.gas import binary_gas_search_intrinsic_tolerance
 
-        with self.chain_class(self.db).get_vm(header).in_costless_state() as state:
-            tx = self._spoof(header, call, state)
-            snapshot = state.snapshot()
-            probe = state.costless_execute_transaction(cast(SignedTransactionAPI, tx))
-            state.revert(snapshot)
-            if probe.is_error:
-                raise _execution_error(probe)
-            return int(binary_gas_search_intrinsic_tolerance(state, tx))
+        state = self._call_state(header)
+        tx = self._spoof(header, call, state)
+        snapshot = state.snapshot()
+        probe = state.costless_execute_transaction(cast(SignedTransactionAPI, tx))
+        state.revert(snapshot)
+        if probe.is_error:
+            raise _execution_error(probe)
+        return int(binary_gas_search_intrinsic_tolerance(state, cast(SignedTransactionAPI, tx)))
 
     def get_proof(self, account: Address, slots: Sequence[int], header: BlockHeaderAPI) -> dict[str, Any]:
         """EIP-1186 account and storage proofs against ``header.state_root``."""

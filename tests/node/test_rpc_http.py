@@ -273,7 +273,8 @@ def test_three_transaction_types_in_one_block(w3: Web3, node: NodeProcess, devne
     for tx, signed in zip((dynamic, legacy, access), txs, strict=True):
         assert tx["from"] == member["address"]
         assert tx["blockHash"] == block_hash
-        assert (tx["r"], tx["s"]) == (HexBytes(word(signed.r)), HexBytes(word(signed.s)))
+        # r and s are QUANTITY (uint256, no leading zeros) in the execution-API spec.
+        assert (int.from_bytes(tx["r"], "big"), int.from_bytes(tx["s"], "big")) == (signed.r, signed.s)
 
 
 def test_pending_then_mined_transaction(w3: Web3, node: NodeProcess, devnet: DevNet,
