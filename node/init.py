@@ -12,6 +12,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PrivateFormat, PublicFormat, NoEncryption
+from eth_hash.auto import keccak
 from eth_keys import keys
 from eth_typing import Address
 from eth_utils import to_canonical_address, to_checksum_address
@@ -89,25 +90,37 @@ def domain_contracts(artifacts_dir: Path, registry: Address) -> tuple[GenesisCon
     return tuple(out)
 
 
-def _x25519() -> tuple[bytes, bytes]:
-    private = X25519PrivateKey.generate()
+def _x25519(secret: bytes) -> tuple[bytes, bytes]:
+    private = X25519PrivateKey.from_private_bytes(secret)
     return (
         private.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption()),
         private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw),
     )
 
 
-def dev_genesis(artifacts_dir: Path, timestamp: int | None = None) -> tuple[Genesis, dict[str, Any]]:
-    """A development genesis and its keys (``dev-keys.json`` content)."""
+def dev_genesis(
+    artifacts_dir: Path, timestamp: int | None = None, seed: bytes | None = None,
+) -> tuple[Genesis, dict[str, Any]]:
+    """A development genesis and its keys (``dev-keys.json`` content).
+
+    Keys are random unless ``seed`` is given: then each key is ``keccak256(seed || counter)``, so
+    tools that must reproduce byte-identical transactions (the gas table) get the same chain."""
+    counter = iter(range(1 << 30))
+
+    def secret() -> bytes:
+        if seed is None:
+            return secrets.token_bytes(32)
+        return keccak(seed + next(counter).to_bytes(4, "big"))
+
     artifact = load_registry_artifact(artifacts_dir)
-    sealer = keys.PrivateKey(secrets.token_bytes(32))
+    sealer = keys.PrivateKey(secret())
     members: list[GenesisMember] = []
     admins: list[Address] = []
     key_entries: list[dict[str, Any]] = []
     admin_entries: list[dict[str, Any]] = []
     for name, kind, level, is_admin in DEV_MEMBERS:
-        key = keys.PrivateKey(secrets.token_bytes(32))
-        enc_private, enc_public = _x25519()
+        key = keys.PrivateKey(secret())
+        enc_private, enc_public = _x25519(secret())
         address = Address(key.public_key.to_canonical_address())
         members.append(GenesisMember(name=name, kind=kind, level=level, accounts=(address,),
                                      encryption_key=enc_public))

@@ -65,11 +65,11 @@ class DevNet:
         return str(self.keys["sealer"]["private_key"])
 
 
-def make_devnet(data_dir: Path) -> DevNet:
+def make_devnet(data_dir: Path, *, seed: bytes | None = None, timestamp: int | None = None) -> DevNet:
     from node.init import dev_genesis
 
     data_dir.mkdir(parents=True, exist_ok=True)
-    genesis, dev_keys = dev_genesis(ARTIFACTS)
+    genesis, dev_keys = dev_genesis(ARTIFACTS, timestamp=timestamp, seed=seed)
     genesis.dump(data_dir / "genesis.json")
     (data_dir / "dev-keys.json").write_text(json.dumps(dev_keys, indent=2))
     return DevNet(data_dir, dev_keys)
