@@ -120,6 +120,14 @@ def test_ordinary_requests_over_ws(node: NodeProcess, devnet: DevNet, w3: Web3, 
             assert await aw3.eth.chain_id == devnet.chain_id
             assert await aw3.net.version == str(devnet.chain_id)
             assert (await aw3.client_version).startswith("CityLedger/")
+            # Deploy over the WebSocket connection too.
+            deployer = devnet.member(2)
+            nonce = await aw3.eth.get_transaction_count(deployer["address"], "pending")
+            signed = signed_tx(deployer, devnet.chain_id, nonce, to=None, data=RECORDER["bytecode"], gas=2_000_000)
+            deployed = await aw3.eth.wait_for_transaction_receipt(
+                await aw3.eth.send_raw_transaction(signed.raw_transaction), timeout=TIMEOUT)
+            assert deployed["status"] == 1
+            assert await aw3.eth.get_code(deployed["contractAddress"]) == HexBytes(RECORDER["deployedBytecode"])
             receipt = await record(aw3, devnet, devnet.member(1), recorder, key_of("ws"), 42)
             assert await aw3.eth.block_number == receipt["blockNumber"]
             block = await aw3.eth.get_block(receipt["blockNumber"])
