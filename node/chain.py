@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -518,7 +518,3 @@ def _create_at(state: StateAPI, genesis: Genesis, name: str, address: Address, i
 def build_genesis_header(genesis: Genesis, vm_class: type[CityLedgerVM]) -> BlockHeaderAPI:
     """The genesis header, computed in a scratch in-memory database."""
     return build_genesis_state(AtomicDB(), genesis, vm_class)
-
-
-def sealers_of(headers: Iterable[BlockHeaderAPI]) -> list[Address]:
-    return [recover_sealer(h) for h in headers]

@@ -22,7 +22,6 @@ from eth_utils import encode_hex
 
 from node.chain import LedgerChain
 from node.consensus import is_active_member
-from node.errors import TransactionRejected
 from node.rpc.formatters import header_json, logs_of_block
 from node.txpool import TxPool, decode_transaction
 
@@ -225,5 +224,3 @@ class SealerService(ChainService):
         more = bool(built.deferred) or bool(self.pool.ready(after.get_nonce, 1))
         return self.describe_block(built.block, built.receipts), more
 
-
-__all__ = ["ChainService", "NewBlock", "SealerService", "TransactionRejected"]
