@@ -51,8 +51,17 @@ import {MemberRegistry} from "./MemberRegistry.sol";
  *
  * Who may issue is decided at the block of each transaction: the sender must be an account of an
  * Active member of the {MemberRegistry}, of kind Regulator, and that member (not the account, so key
- * rotation keeps it) must be authorised for the category. Authorisation is granted and withdrawn by
- * an account of an Active Admin-kind member ({authorizeIssuer}, {deauthorizeIssuer}).
+ * rotation keeps it) must be authorised for the category.
+ *
+ * Which regulator may write records about enterprises is a consortium decision, so authorisation is
+ * granted and withdrawn only by M-of-N approval of the registry's admin set, the same admins and
+ * threshold that govern the {MemberRegistry} (PRODUCT.md: consortium administrators act "only by
+ * M-of-N approval on chain"). An admin proposes an issuer change ({proposeIssuerChange}; the
+ * proposer's approval counts), other admins approve it ({approveIssuerChange}), and the change
+ * executes in the transaction whose approval reaches `registry.threshold()`. A change belongs to the
+ * registry's admin epoch it was proposed in: once the admin set changes (which also bumps
+ * `registry.adminEpoch()`), older changes can no longer be approved ({CreditStaleIssuerChange}), so
+ * approvals given by removed admins never count, just as for the registry's own proposals.
  */
 contract Credit {
     /// @dev Credit categories (PRODUCT.md). ABI parameters carry them as `uint8`.
@@ -107,6 +116,23 @@ contract Credit {
         string metadataCid;
     }
 
+    /**
+     * @dev A proposed grant (`authorized`) or withdrawal of member `memberId`'s authorisation for
+     * `category`, as stored and as returned by {getIssuerChange}. `createdAt` is the block number of
+     * the proposal, `epoch` the registry's admin epoch at that block, `approvals` the number of
+     * distinct admin accounts that approved it (the proposer included).
+     */
+    struct IssuerChange {
+        uint256 memberId;
+        Category category;
+        bool authorized;
+        address proposer;
+        uint48 createdAt;
+        bool executed;
+        uint32 approvals;
+        uint64 epoch;
+    }
+
     /// @dev One entry of a batch; see the leaf encoding in the contract documentation.
     struct BatchLeaf {
         bytes18 uscc;
@@ -137,9 +163,28 @@ contract Credit {
 
     mapping(uint256 memberId => mapping(Category category => bool)) private _authorized;
 
-    /// @dev Member `memberId` may now issue entries of `category`; `by` is the admin account.
+    IssuerChange[] private _issuerChanges; // change id = index + 1
+    mapping(uint256 changeId => mapping(address admin => bool)) private _issuerChangeApprovedBy;
+
+    /// @dev Admin `proposer` proposed issuer change `changeId`: grant (`authorized`) or withdraw
+    /// member `memberId`'s authorisation for `category`.
+    event IssuerChangeProposed(
+        uint256 indexed changeId,
+        uint256 indexed memberId,
+        Category indexed category,
+        bool authorized,
+        address proposer
+    );
+    /// @dev Admin `approver` approved issuer change `changeId`, which now has `approvals` approvals.
+    event IssuerChangeApproved(uint256 indexed changeId, address indexed approver, uint256 approvals);
+    /// @dev Issuer change `changeId` reached the threshold and executed (after {IssuerAuthorized} or
+    /// {IssuerDeauthorized}, or alone when the authorisation was already as the change asks).
+    event IssuerChangeExecuted(uint256 indexed changeId);
+    /// @dev Member `memberId` may now issue entries of `category`; `by` is the admin account whose
+    /// approval executed the change.
     event IssuerAuthorized(uint256 indexed memberId, Category indexed category, address indexed by);
-    /// @dev Member `memberId` may no longer issue entries of `category`; `by` is the admin account.
+    /// @dev Member `memberId` may no longer issue entries of `category`; `by` is the admin account
+    /// whose approval executed the change.
     event IssuerDeauthorized(uint256 indexed memberId, Category indexed category, address indexed by);
     /// @dev Entry `entryId` was issued about `uscc` by member `issuerMemberId`; `entry` is the record.
     event EntryIssued(uint256 indexed entryId, bytes18 indexed uscc, uint256 indexed issuerMemberId, Entry entry);
@@ -163,8 +208,17 @@ contract Credit {
     error CreditInvalidCategory(uint8 category);
     /// @dev `account` is not an account of an Active member.
     error CreditNotActiveMember(address account);
-    /// @dev `account` is not an account of an Active Admin-kind member.
+    /// @dev `account` is not in the registry's admin set (`registry.admins()`).
     error CreditNotAdmin(address account);
+    /// @dev No issuer change has id `changeId`.
+    error CreditUnknownIssuerChange(uint256 changeId);
+    /// @dev Issuer change `changeId` has already executed.
+    error CreditIssuerChangeAlreadyExecuted(uint256 changeId);
+    /// @dev Issuer change `changeId` was proposed in admin epoch `changeEpoch`; the registry's admin
+    /// set has changed since and is now in epoch `currentEpoch`.
+    error CreditStaleIssuerChange(uint256 changeId, uint64 changeEpoch, uint64 currentEpoch);
+    /// @dev `admin` has already approved issuer change `changeId`.
+    error CreditIssuerChangeAlreadyApproved(uint256 changeId, address admin);
     /// @dev `account`'s member is not an Active Regulator authorised for `category`.
     error CreditNotAuthorized(address account, uint8 category);
     /// @dev No member has id `memberId`.
@@ -206,42 +260,60 @@ contract Credit {
     // ------------------------------------------------------------------------------------------
 
     /**
-     * @notice Authorises Regulator member `memberId` to issue entries and batches of `category`.
-     * @dev Callable by an account of an Active Admin-kind member ({CreditNotAdmin}). This is a
-     * deliberate interim choice: the consortium's M-of-N approval is not yet routed through the
-     * {MemberRegistry} for credit authorisations, so a single admin member decides; moving this
-     * behind a registry proposal will not change the events or views. The member must exist
-     * ({CreditUnknownMember}), be of kind Regulator ({CreditNotRegulator}) and Active
-     * ({CreditMemberNotActive}); `category` must be valid ({CreditInvalidCategory}).
+     * @notice Proposes to grant (`authorized` true) or withdraw (false) Regulator member `memberId`'s
+     * authorisation to issue entries and batches of `category`; the proposer's approval counts as the
+     * first one.
+     * @dev Callable by an account in the registry's admin set ({CreditNotAdmin}). `category` must be
+     * valid ({CreditInvalidCategory}). A grant is checked now and again when it executes: the member
+     * must exist ({CreditUnknownMember}), be of kind Regulator ({CreditNotRegulator}) and be Active
+     * ({CreditMemberNotActive}). A withdrawal works for any member id, including suspended ones;
+     * entries already recorded stay as they are. The change records the registry's current admin
+     * epoch. If the registry's threshold is 1 the change executes in this call.
      *
-     * Emits {IssuerAuthorized} when the authorisation is new; does nothing if it already exists.
+     * Emits {IssuerChangeProposed} and {IssuerChangeApproved}; on execution, {IssuerAuthorized} or
+     * {IssuerDeauthorized} when the authorisation changes, then {IssuerChangeExecuted}.
      */
-    function authorizeIssuer(uint256 memberId, uint8 category) external {
+    function proposeIssuerChange(
+        uint256 memberId,
+        uint8 category,
+        bool authorized
+    ) external returns (uint256 changeId) {
         _checkAdmin(msg.sender);
         Category cat = _category(category);
-        if (memberId == 0 || memberId > _registry.memberCount()) revert CreditUnknownMember(memberId);
-        MemberRegistry.MemberView memory m = _registry.getMember(memberId);
-        if (m.kind != MemberRegistry.MemberKind.Regulator) revert CreditNotRegulator(memberId, m.kind);
-        if (m.status != MemberRegistry.Status.Active) revert CreditMemberNotActive(memberId);
-        if (_authorized[memberId][cat]) return;
-        _authorized[memberId][cat] = true;
-        emit IssuerAuthorized(memberId, cat, msg.sender);
+        if (authorized) _checkAuthorizable(memberId);
+        IssuerChange storage c = _issuerChanges.push();
+        changeId = _issuerChanges.length;
+        c.memberId = memberId;
+        c.category = cat;
+        c.authorized = authorized;
+        c.proposer = msg.sender;
+        c.createdAt = SafeCast.toUint48(block.number);
+        c.epoch = _registry.adminEpoch();
+        emit IssuerChangeProposed(changeId, memberId, cat, authorized, msg.sender);
+        _approveIssuerChange(changeId, c);
     }
 
     /**
-     * @notice Withdraws member `memberId`'s authorisation for `category`.
-     * @dev Callable by an account of an Active Admin-kind member ({CreditNotAdmin}); see
-     * {authorizeIssuer} for why a single admin member suffices for now. Works for any member id,
-     * including suspended ones. Entries already recorded stay as they are.
+     * @notice Approves pending issuer change `changeId`; executes it when its approvals reach the
+     * registry's threshold.
+     * @dev Callable by an account in the registry's admin set ({CreditNotAdmin}), once per admin
+     * ({CreditIssuerChangeAlreadyApproved}), on a change that exists ({CreditUnknownIssuerChange}),
+     * has not executed ({CreditIssuerChangeAlreadyExecuted}) and was proposed in the registry's
+     * current admin epoch ({CreditStaleIssuerChange}). On execution a grant is checked again like
+     * in {proposeIssuerChange}; if that check reverts, the whole call reverts and the approval is
+     * not recorded. Executing a grant that already holds, or a withdrawal of an authorisation that
+     * does not exist, changes nothing but marks the change executed.
      *
-     * Emits {IssuerDeauthorized} when an authorisation is withdrawn; does nothing if there was none.
+     * Emits {IssuerChangeApproved}; on execution, {IssuerAuthorized} or {IssuerDeauthorized} when
+     * the authorisation changes, then {IssuerChangeExecuted}.
      */
-    function deauthorizeIssuer(uint256 memberId, uint8 category) external {
+    function approveIssuerChange(uint256 changeId) external {
         _checkAdmin(msg.sender);
-        Category cat = _category(category);
-        if (!_authorized[memberId][cat]) return;
-        _authorized[memberId][cat] = false;
-        emit IssuerDeauthorized(memberId, cat, msg.sender);
+        IssuerChange storage c = _existingIssuerChange(changeId);
+        if (c.executed) revert CreditIssuerChangeAlreadyExecuted(changeId);
+        uint64 currentEpoch = _registry.adminEpoch();
+        if (c.epoch != currentEpoch) revert CreditStaleIssuerChange(changeId, c.epoch, currentEpoch);
+        _approveIssuerChange(changeId, c);
     }
 
     // ------------------------------------------------------------------------------------------
@@ -463,6 +535,22 @@ contract Credit {
         return _batchOfRoot[merkleRoot];
     }
 
+    /// @notice Issuer change `changeId` ({CreditUnknownIssuerChange} if there is none). Anyone may call.
+    function getIssuerChange(uint256 changeId) external view returns (IssuerChange memory) {
+        return _existingIssuerChange(changeId);
+    }
+
+    /// @notice Whether `account` has approved issuer change `changeId`. Anyone may call.
+    function hasApprovedIssuerChange(uint256 changeId, address account) external view returns (bool) {
+        return _issuerChangeApprovedBy[changeId][account];
+    }
+
+    /// @notice Number of issuer changes ever proposed; change ids are 1..issuerChangeCount().
+    /// Anyone may call.
+    function issuerChangeCount() external view returns (uint256) {
+        return _issuerChanges.length;
+    }
+
     /// @notice Whether member `memberId` holds an authorisation for `category`. Anyone may call.
     /// @dev The flag only; {canIssue} also applies the member's current status.
     function isAuthorized(uint256 memberId, uint8 category) external view returns (bool) {
@@ -491,9 +579,53 @@ contract Credit {
         return _registry.activeMemberAt(account, SafeCast.toUint48(block.number));
     }
 
+    /// @dev `account` must be in the registry's admin set now (the set is a handful of accounts).
     function _checkAdmin(address account) private view {
-        (, MemberRegistry.MemberKind kind, bool active) = _memberAt(account);
-        if (!active || kind != MemberRegistry.MemberKind.Admin) revert CreditNotAdmin(account);
+        address[] memory admins = _registry.admins();
+        for (uint256 i = 0; i < admins.length; ++i) {
+            if (admins[i] == account) return;
+        }
+        revert CreditNotAdmin(account);
+    }
+
+    /// @dev Member `memberId` exists, is of kind Regulator and is Active.
+    function _checkAuthorizable(uint256 memberId) private view {
+        if (memberId == 0 || memberId > _registry.memberCount()) revert CreditUnknownMember(memberId);
+        MemberRegistry.MemberView memory m = _registry.getMember(memberId);
+        if (m.kind != MemberRegistry.MemberKind.Regulator) revert CreditNotRegulator(memberId, m.kind);
+        if (m.status != MemberRegistry.Status.Active) revert CreditMemberNotActive(memberId);
+    }
+
+    function _existingIssuerChange(uint256 changeId) private view returns (IssuerChange storage) {
+        if (changeId == 0 || changeId > _issuerChanges.length) revert CreditUnknownIssuerChange(changeId);
+        return _issuerChanges[changeId - 1];
+    }
+
+    /// @dev Records `msg.sender`'s approval of change `changeId` and executes it at the threshold.
+    function _approveIssuerChange(uint256 changeId, IssuerChange storage c) private {
+        if (_issuerChangeApprovedBy[changeId][msg.sender]) {
+            revert CreditIssuerChangeAlreadyApproved(changeId, msg.sender);
+        }
+        _issuerChangeApprovedBy[changeId][msg.sender] = true;
+        uint32 approvals = ++c.approvals;
+        emit IssuerChangeApproved(changeId, msg.sender, approvals);
+        if (approvals < _registry.threshold()) return;
+
+        c.executed = true;
+        uint256 memberId = c.memberId;
+        Category cat = c.category;
+        if (c.authorized) {
+            // The member may have been suspended since the proposal.
+            _checkAuthorizable(memberId);
+            if (!_authorized[memberId][cat]) {
+                _authorized[memberId][cat] = true;
+                emit IssuerAuthorized(memberId, cat, msg.sender);
+            }
+        } else if (_authorized[memberId][cat]) {
+            _authorized[memberId][cat] = false;
+            emit IssuerDeauthorized(memberId, cat, msg.sender);
+        }
+        emit IssuerChangeExecuted(changeId);
     }
 
     /// @dev The issuing member of `account` for `cat`, or the reason it cannot issue.

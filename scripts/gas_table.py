@@ -255,7 +255,14 @@ def credit(devnet: DevNet) -> list[Row]:
               ledger.members[0], ledger.members[7])
     t = Table("Credit", ledger, CREDIT)
 
-    t.measure("authorizeIssuer", env.send(admin, "authorizeIssuer", env.regulator_id, int(Category.Penalty)))
+    # Issuer authorisation is M-of-N like the registry's governance: admin 0 proposes, admin 1's
+    # approval reaches the devnet threshold of 2 and executes the grant.
+    proposed = t.measure("proposeIssuerChange (authorise; with the proposer's approval)", env.send(
+        admin, "proposeIssuerChange", env.regulator_id, int(Category.Penalty), True))
+    executed = t.measure("approveIssuerChange (second approval, executes)", env.send(
+        ledger.admins[1], "approveIssuerChange", arg(proposed, "IssuerChangeProposed", "changeId")))
+    if not any(e.name == "IssuerAuthorized" for e in executed.events):
+        raise GasTableError("approveIssuerChange", "the approval did not execute the authorisation")
     issued = t.measure("issue", env.send(regulator, "issue", *entry_args(SUBJECT_A)))
     corrected = t.measure("supersede", env.send(
         regulator, "supersede", arg(issued, "EntryIssued", "entryId"),

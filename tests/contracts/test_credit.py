@@ -1,6 +1,6 @@
 """Credit on the project's own chain, in-process: USCC validation (GB 32100-2015), issuer
-authorisation by category, entries with their corrections and revocations, and Merkle-anchored
-batches (PRODUCT.md, "Credit" and "Verification").
+authorisation by category (M-of-N approval of the registry's admins), entries with their
+corrections and revocations, and Merkle-anchored batches (PRODUCT.md, "Credit" and "Verification").
 
 The chain is ``node.chain.LedgerChain`` over ``MemoryKV`` (the in-memory key-value store meant for
 unit tests), driven through ``helpers.Ledger``: transactions signed with eth_account and sealed with
@@ -115,6 +115,19 @@ class EntryView(NamedTuple):
     refers_to: int
     evidence_cid: str
     reason: str
+
+
+class IssuerChangeView(NamedTuple):
+    """``Credit.IssuerChange`` as ``getIssuerChange`` returns it."""
+
+    member_id: int
+    category: int
+    authorized: bool
+    proposer: str
+    created_at: int
+    executed: bool
+    approvals: int
+    epoch: int
 
 
 class BatchView(NamedTuple):
@@ -282,7 +295,7 @@ class Env:
 
     ledger: Ledger
     credit: bytes
-    admin: Signer  # an account of an Admin-kind member (also a consortium admin)
+    admin: Signer  # consortium admin 0 (registry admin set; threshold 2 on the devnet)
     regulator: Signer  # devnet member 6, "Market Supervision Administration"
     regulator_id: int
     department: Signer  # devnet member 0, a department
@@ -313,8 +326,33 @@ class Env:
     def entry(self, entry_id: int) -> EntryView:
         return EntryView(*self.view("entry", entry_id))
 
+    def change(self, change_id: int) -> IssuerChangeView:
+        return IssuerChangeView(*self.view("getIssuerChange", change_id))
+
+    def propose(self, admin: Signer, member_id: int, category: Category | int,
+                authorized: bool = True) -> tuple[int, Sent]:
+        """``proposeIssuerChange`` sealed; the new change id and the transaction."""
+        sent = self.ok(admin, "proposeIssuerChange", member_id, int(category), authorized)
+        (proposed,) = [e for e in sent.events if e.name == "IssuerChangeProposed"]
+        return int(proposed.args["changeId"]), sent
+
+    def decide(self, member_id: int, category: Category, authorized: bool) -> list[Event]:
+        """Admin 0 proposes, admin 1 approves (threshold 2: executes); the approval's events
+        between ``IssuerChangeApproved`` and ``IssuerChangeExecuted``."""
+        proposer, approver = self.ledger.admins[0], self.ledger.admins[1]
+        change_id, _ = self.propose(proposer, member_id, category, authorized)
+        events = self.ok(approver, "approveIssuerChange", change_id).events
+        assert events[0] == Event("IssuerChangeApproved", {
+            "changeId": change_id, "approver": approver.address, "approvals": 2})
+        assert events[-1] == Event("IssuerChangeExecuted", {"changeId": change_id})
+        assert self.change(change_id).executed is True
+        return events[1:-1]
+
     def authorize(self, member_id: int, category: Category) -> None:
-        self.ok(self.admin, "authorizeIssuer", member_id, int(category))
+        self.decide(member_id, category, True)
+
+    def deauthorize(self, member_id: int, category: Category) -> None:
+        self.decide(member_id, category, False)
 
     def timestamp(self, sent: Sent) -> int:
         return int(sealed(sent.built).header.timestamp)
@@ -399,41 +437,218 @@ def test_every_entry_point_rejects_an_invalid_uscc_naming_the_code(env: Env) -> 
 
 
 # ------------------------------------------------------------------------ authorisation
-def test_issuer_authorisation_by_admin_members_for_regulators_only(env: Env) -> None:
-    reg, reg_id, admin = env.regulator, env.regulator_id, env.admin
-    dept_id = env.ledger.member_id(env.department)
-    for outsider in (env.department, env.auditor, env.regulator):
-        assert env.revert(outsider, "authorizeIssuer", reg_id, 1) == ("CreditNotAdmin", (outsider.address,))
-        assert env.revert(outsider, "deauthorizeIssuer", reg_id, 1) == ("CreditNotAdmin", (outsider.address,))
-    assert env.revert(admin, "authorizeIssuer", dept_id, 1) == (
-        "CreditNotRegulator", (dept_id, int(Kind.Department)))
-    assert env.revert(admin, "authorizeIssuer", 1, 1) == ("CreditNotRegulator", (1, int(Kind.Admin)))
-    for unknown in (0, 99):
-        assert env.revert(admin, "authorizeIssuer", unknown, 1) == ("CreditUnknownMember", (unknown,))
-    for category in (6, 255):
-        assert env.revert(admin, "authorizeIssuer", reg_id, category) == ("CreditInvalidCategory", (category,))
-        assert env.revert(None, "isAuthorized", reg_id, category) == ("CreditInvalidCategory", (category,))
+ADMIN_SET = ("address[]", "uint256")
 
-    assert env.view("canIssue", reg.address, int(Category.Penalty)) is False
-    sent = env.ok(admin, "authorizeIssuer", reg_id, int(Category.Penalty))
-    assert sent.events == [Event("IssuerAuthorized", {
-        "memberId": reg_id, "category": int(Category.Penalty), "by": admin.address})]
-    assert env.view("isAuthorized", reg_id, int(Category.Penalty)) is True
+
+def test_authorisation_needs_m_of_n_admin_approval(env: Env) -> None:
+    reg, reg_id = env.regulator, env.regulator_id
+    a0, a1, a2 = env.ledger.admins
+    penalty = int(Category.Penalty)
+    assert env.ledger.view("threshold") == 2 and env.ledger.view("adminEpoch") == 1
+    assert env.view("issuerChangeCount") == 0
+
+    # One admin's proposal is not enough: the change waits, the regulator still cannot issue.
+    assert env.view("canIssue", reg.address, penalty) is False
+    change_id, sent = env.propose(a0, reg_id, Category.Penalty)
+    assert change_id == 1
+    assert sent.events == [
+        Event("IssuerChangeProposed", {"changeId": 1, "memberId": reg_id, "category": penalty,
+                                       "authorized": True, "proposer": a0.address}),
+        Event("IssuerChangeApproved", {"changeId": 1, "approver": a0.address, "approvals": 1}),
+    ]
+    assert env.change(1) == IssuerChangeView(reg_id, penalty, True, a0.address, sent.number, False, 1, 1)
+    assert env.view("hasApprovedIssuerChange", 1, a0.address) is True
+    assert env.view("hasApprovedIssuerChange", 1, a1.address) is False
+    assert env.view("isAuthorized", reg_id, penalty) is False
+    assert env.view("canIssue", reg.address, penalty) is False
+    assert env.revert(reg, "issue", *entry_args(SUBJECT_A)) == ("CreditNotAuthorized", (reg.address, penalty))
+    # ... and the proposer cannot approve its own change a second time to reach the threshold.
+    assert env.revert(a0, "approveIssuerChange", 1) == ("CreditIssuerChangeAlreadyApproved", (1, a0.address))
+    twice = env.send(a0, "approveIssuerChange", 1)
+    assert twice.status == 0 and twice.events == []
+    assert env.change(1).approvals == 1 and env.view("isAuthorized", reg_id, penalty) is False
+
+    # The single-admin entry points are gone: their selectors hit no function and revert.
+    names = {e.get("name") for e in CREDIT.abi}
+    assert not names & {"authorizeIssuer", "deauthorizeIssuer"}
+    old = keccak(text="authorizeIssuer(uint256,uint8)")[:4] + abi_encode(["uint256", "uint8"], [reg_id, penalty])
+    gone = env.ledger.send(a0, env.credit, old, abi=CREDIT)
+    assert gone.status == 0 and gone.events == []
+
+    # A second admin's approval reaches the threshold and executes the change in that transaction.
+    sent = env.ok(a1, "approveIssuerChange", 1)
+    assert sent.events == [
+        Event("IssuerChangeApproved", {"changeId": 1, "approver": a1.address, "approvals": 2}),
+        Event("IssuerAuthorized", {"memberId": reg_id, "category": penalty, "by": a1.address}),
+        Event("IssuerChangeExecuted", {"changeId": 1}),
+    ]
+    proposed_at = env.change(1).created_at
+    assert env.change(1) == IssuerChangeView(reg_id, penalty, True, a0.address, proposed_at, True, 2, 1)
+    assert env.view("hasApprovedIssuerChange", 1, a1.address) is True
+    assert env.view("isAuthorized", reg_id, penalty) is True
     assert env.view("isAuthorized", reg_id, int(Category.License)) is False
-    assert env.view("canIssue", reg.address, int(Category.Penalty)) is True
+    assert env.view("canIssue", reg.address, penalty) is True
     assert env.view("canIssue", reg.address, int(Category.License)) is False
-    # Granting again changes nothing and emits nothing.
-    assert env.ok(admin, "authorizeIssuer", reg_id, int(Category.Penalty)).events == []
+    env.ok(reg, "issue", *entry_args(SUBJECT_A))
 
-    # Another admin member's account may withdraw it.
-    other_admin = env.ledger.admins[2]
-    sent = env.ok(other_admin, "deauthorizeIssuer", reg_id, int(Category.Penalty))
-    assert sent.events == [Event("IssuerDeauthorized", {
-        "memberId": reg_id, "category": int(Category.Penalty), "by": other_admin.address})]
+    # An executed change takes no more approvals.
+    assert env.revert(a2, "approveIssuerChange", 1) == ("CreditIssuerChangeAlreadyExecuted", (1,))
+    assert env.revert(a1, "approveIssuerChange", 1) == ("CreditIssuerChangeAlreadyExecuted", (1,))
+
+    # Granting again executes but changes nothing and emits no IssuerAuthorized.
+    change_id, _ = env.propose(a2, reg_id, Category.Penalty)
+    assert env.ok(a0, "approveIssuerChange", change_id).events == [
+        Event("IssuerChangeApproved", {"changeId": change_id, "approver": a0.address, "approvals": 2}),
+        Event("IssuerChangeExecuted", {"changeId": change_id}),
+    ]
+    assert env.view("isAuthorized", reg_id, penalty) is True
+
+    # Withdrawal goes the same way (any two admins); withdrawing again changes nothing.
+    change_id, sent = env.propose(a2, reg_id, Category.Penalty, False)
+    assert sent.events[0] == Event("IssuerChangeProposed", {
+        "changeId": change_id, "memberId": reg_id, "category": penalty, "authorized": False,
+        "proposer": a2.address})
+    assert env.view("isAuthorized", reg_id, penalty) is True  # one admin cannot withdraw either
+    assert env.ok(a1, "approveIssuerChange", change_id).events == [
+        Event("IssuerChangeApproved", {"changeId": change_id, "approver": a1.address, "approvals": 2}),
+        Event("IssuerDeauthorized", {"memberId": reg_id, "category": penalty, "by": a1.address}),
+        Event("IssuerChangeExecuted", {"changeId": change_id}),
+    ]
+    assert env.view("isAuthorized", reg_id, penalty) is False
+    assert env.revert(reg, "issue", *entry_args(SUBJECT_A)) == ("CreditNotAuthorized", (reg.address, penalty))
+    assert env.decide(reg_id, Category.Penalty, False) == []
+    assert env.view("issuerChangeCount") == 4
+
+
+def test_issuer_changes_are_refused_with_the_offending_values(env: Env) -> None:
+    reg_id, admin = env.regulator_id, env.admin
+    dept_id = env.ledger.member_id(env.department)
+    stranger = Signer.fresh("credit stranger admin")
+
+    # Only accounts in the registry's admin set propose or approve.
+    change_id, _ = env.propose(admin, reg_id, Category.Penalty)
+    for outsider in (env.department, env.auditor, env.regulator, stranger):
+        for authorized in (True, False):
+            assert env.revert(outsider, "proposeIssuerChange", reg_id, 1, authorized) == (
+                "CreditNotAdmin", (outsider.address,))
+        assert env.revert(outsider, "approveIssuerChange", change_id) == ("CreditNotAdmin", (outsider.address,))
+    refused = env.send(env.department, "approveIssuerChange", change_id)
+    assert refused.status == 0 and refused.events == []
+    assert env.change(change_id).approvals == 1
+    assert env.view("hasApprovedIssuerChange", change_id, env.department.address) is False
+
+    # Unknown changes.
+    for unknown in (0, 2, 99):
+        assert env.revert(admin, "approveIssuerChange", unknown) == ("CreditUnknownIssuerChange", (unknown,))
+        assert env.revert(None, "getIssuerChange", unknown) == ("CreditUnknownIssuerChange", (unknown,))
+        assert env.view("hasApprovedIssuerChange", unknown, admin.address) is False
+
+    # What is proposed: a valid category always; for a grant, an existing Active Regulator.
+    for category in (6, 255):
+        for authorized in (True, False):
+            assert env.revert(admin, "proposeIssuerChange", reg_id, category, authorized) == (
+                "CreditInvalidCategory", (category,))
+        assert env.revert(None, "isAuthorized", reg_id, category) == ("CreditInvalidCategory", (category,))
+    assert env.revert(admin, "proposeIssuerChange", dept_id, 1, True) == (
+        "CreditNotRegulator", (dept_id, int(Kind.Department)))
+    assert env.revert(admin, "proposeIssuerChange", 1, 1, True) == ("CreditNotRegulator", (1, int(Kind.Admin)))
+    for unknown in (0, 99):
+        assert env.revert(admin, "proposeIssuerChange", unknown, 1, True) == ("CreditUnknownMember", (unknown,))
+    # Withdrawal works for any member id (nothing to withdraw: executes as a no-op).
+    assert env.decide(99, Category.Penalty, False) == []
+    assert env.view("issuerChangeCount") == 2
+
+
+def test_a_grant_is_checked_again_when_it_executes(env: Env) -> None:
+    reg_id = env.regulator_id
+    a0, a1, _ = env.ledger.admins
+    change_id, _ = env.propose(a0, reg_id, Category.License)
+
+    # Suspended after the proposal: the executing approval reverts and is not recorded.
+    env.ledger.govern(Action.SuspendMember, payload(["uint256", "string"], reg_id, "under investigation"))
+    assert env.revert(a1, "approveIssuerChange", change_id) == ("CreditMemberNotActive", (reg_id,))
+    sent = env.send(a1, "approveIssuerChange", change_id)
+    assert sent.status == 0 and sent.events == []
+    assert env.change(change_id).executed is False and env.change(change_id).approvals == 1
+    assert env.view("hasApprovedIssuerChange", change_id, a1.address) is False
+    # No new grant can even be proposed for a suspended member; a withdrawal can.
+    assert env.revert(a0, "proposeIssuerChange", reg_id, int(Category.Penalty), True) == (
+        "CreditMemberNotActive", (reg_id,))
+    env.propose(a0, reg_id, Category.Penalty, False)
+
+    # Reinstated (same admin epoch): the pending grant can now execute.
+    env.ledger.govern(Action.ReinstateMember, payload(["uint256"], reg_id))
+    events = env.ok(a1, "approveIssuerChange", change_id).events
+    assert Event("IssuerAuthorized", {"memberId": reg_id, "category": int(Category.License),
+                                      "by": a1.address}) in events
+    assert env.view("isAuthorized", reg_id, int(Category.License)) is True
+
+
+def test_changes_proposed_under_an_older_admin_set_are_stale(env: Env) -> None:
+    reg_id = env.regulator_id
+    a0, a1, a2 = env.ledger.admins
+    pending, _ = env.propose(a0, reg_id, Category.Penalty)
+    withdrawal, _ = env.propose(a2, reg_id, Category.License, False)
+    assert env.change(pending).epoch == 1
+
+    # The registry's admin set changes (admin 2 removed, threshold 2): epoch 1 -> 2.
+    env.ledger.govern(Action.SetAdmins, payload(ADMIN_SET, [a0.address, a1.address], 2))
+    assert env.ledger.view("adminEpoch") == 2
+    for change_id in (pending, withdrawal):
+        assert env.revert(a1, "approveIssuerChange", change_id) == ("CreditStaleIssuerChange", (change_id, 1, 2))
+    stale = env.send(a1, "approveIssuerChange", pending)
+    assert stale.status == 0 and stale.events == []
+    assert env.change(pending).executed is False and env.change(pending).approvals == 1
     assert env.view("isAuthorized", reg_id, int(Category.Penalty)) is False
-    assert env.ok(admin, "deauthorizeIssuer", reg_id, int(Category.Penalty)).events == []
-    assert env.revert(reg, "issue", *entry_args(SUBJECT_A)) == (
-        "CreditNotAuthorized", (reg.address, int(Category.Penalty)))
+
+    # Admin 2 is still an account of an Active Admin-kind member, but no longer in the admin set.
+    assert env.ledger.member(env.ledger.member_id(a2)).kind == Kind.Admin
+    assert env.revert(a2, "proposeIssuerChange", reg_id, 1, True) == ("CreditNotAdmin", (a2.address,))
+    assert env.revert(a2, "approveIssuerChange", pending) == ("CreditNotAdmin", (a2.address,))
+
+    # A fresh proposal under the new set executes with the new set's approvals.
+    change_id, _ = env.propose(a1, reg_id, Category.Penalty)
+    assert env.change(change_id).epoch == 2
+    assert env.ok(a0, "approveIssuerChange", change_id).events[1] == Event(
+        "IssuerAuthorized", {"memberId": reg_id, "category": int(Category.Penalty), "by": a0.address})
+    assert env.view("isAuthorized", reg_id, int(Category.Penalty)) is True
+
+
+def test_changes_execute_at_the_registry_threshold(env: Env) -> None:
+    reg_id = env.regulator_id
+    a0, a1, a2 = env.ledger.admins
+    all_admins = [a.address for a in (a0, a1, a2)]
+
+    # Threshold 3: two approvals are not enough, the third executes.
+    env.ledger.govern(Action.SetAdmins, payload(ADMIN_SET, all_admins, 3))
+    change_id, _ = env.propose(a2, reg_id, Category.Commendation)
+    assert [e.name for e in env.ok(a0, "approveIssuerChange", change_id).events] == ["IssuerChangeApproved"]
+    assert env.change(change_id).approvals == 2 and env.change(change_id).executed is False
+    assert env.view("isAuthorized", reg_id, int(Category.Commendation)) is False
+    assert env.ok(a1, "approveIssuerChange", change_id).events == [
+        Event("IssuerChangeApproved", {"changeId": change_id, "approver": a1.address, "approvals": 3}),
+        Event("IssuerAuthorized", {"memberId": reg_id, "category": int(Category.Commendation), "by": a1.address}),
+        Event("IssuerChangeExecuted", {"changeId": change_id}),
+    ]
+    assert env.view("isAuthorized", reg_id, int(Category.Commendation)) is True
+    assert all(env.view("hasApprovedIssuerChange", change_id, a) for a in all_admins)
+
+    # Threshold 1 (set by three approvals under threshold 3): a proposal executes at once.
+    proposal_id, _ = env.ledger.propose(a0, Action.SetAdmins, payload(ADMIN_SET, all_admins, 1))
+    assert env.ledger.approve(a1, proposal_id).status == 1
+    assert env.ledger.approve(a2, proposal_id).status == 1
+    assert env.ledger.view("threshold") == 1 and env.ledger.view("adminEpoch") == 3
+    change_id, sent = env.propose(a2, reg_id, Category.SeriousDishonesty)
+    category = int(Category.SeriousDishonesty)
+    assert sent.events == [
+        Event("IssuerChangeProposed", {"changeId": change_id, "memberId": reg_id, "category": category,
+                                       "authorized": True, "proposer": a2.address}),
+        Event("IssuerChangeApproved", {"changeId": change_id, "approver": a2.address, "approvals": 1}),
+        Event("IssuerAuthorized", {"memberId": reg_id, "category": category, "by": a2.address}),
+        Event("IssuerChangeExecuted", {"changeId": change_id}),
+    ]
+    assert env.change(change_id).executed is True
+    assert env.view("isAuthorized", reg_id, category) is True
 
 
 def test_who_may_issue_is_decided_by_membership_at_the_block(env: Env) -> None:
@@ -474,7 +689,8 @@ def test_who_may_issue_is_decided_by_membership_at_the_block(env: Env) -> None:
         assert env.revert(account, "issue", *entry_args(SUBJECT_A)) == ("CreditNotActiveMember", (account.address,))
         assert env.revert(account, "revoke", 1, "r") == ("CreditNotActiveMember", (account.address,))
         assert env.view("canIssue", account.address, penalty) is False
-    assert env.revert(env.admin, "authorizeIssuer", reg_id, license_) == ("CreditMemberNotActive", (reg_id,))
+    assert env.revert(env.admin, "proposeIssuerChange", reg_id, license_, True) == (
+        "CreditMemberNotActive", (reg_id,))
     env.ledger.govern(Action.ReinstateMember, payload(["uint256"], reg_id))
     assert env.ok(reg, "issue", *entry_args(SUBJECT_B)).events[0].args["entryId"] == 2
     # On the state after the suspension block the answer is still no: it is decided per block.
@@ -586,7 +802,7 @@ def test_corrections_and_revocations_append_and_the_history_shows_all(env: Env) 
     assert env.revert(other, "supersede", 2, *entry_args(SUBJECT_B), "not mine") == (
         "CreditNotEntryIssuer", (other.address, 2, reg_id))
     # ... and the issuer only while still authorised for the category.
-    env.ok(env.admin, "deauthorizeIssuer", reg_id, int(Category.Penalty))
+    env.deauthorize(reg_id, Category.Penalty)
     assert env.revert(reg, "revoke", 2, "r") == ("CreditNotAuthorized", (reg.address, int(Category.Penalty)))
     env.authorize(reg_id, Category.Penalty)
 
