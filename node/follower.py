@@ -111,9 +111,12 @@ class FollowerService(ChainService):
                 if self.upstream_error is not None:
                     log.info("upstream %s reachable again", self.upstream)
                 self.upstream_error = None
-                backoff = self.poll_interval
                 if progressed:
+                    backoff = self.poll_interval
                     continue
+                # A refused block is fetched and re-checked again later (the upstream may be
+                # repaired), backing off so a bad block does not keep the replica busy.
+                backoff = min(backoff * 2, self.max_backoff) if self.rejection else self.poll_interval
             except UpstreamUnavailable as exc:
                 if self.upstream_error is None:
                     log.warning("upstream unavailable, will retry: %s", exc.detail)
