@@ -48,6 +48,19 @@ class Action(IntEnum):
     SetAdmins = 8
 
 
+class MemberKind(IntEnum):
+    """``MemberRegistry.MemberKind``, in contract order."""
+
+    Department = 0
+    Charity = 1
+    Warehouse = 2
+    Logistics = 3
+    Hospital = 4
+    Regulator = 5
+    Auditor = 6
+    Admin = 7
+
+
 class Status(IntEnum):
     """``MemberRegistry.Status``."""
 

@@ -33,6 +33,7 @@ from helpers import (
     ContractAbi,
     Event,
     Ledger,
+    MemberKind,
     Sent,
     Signer,
     _checksummed,
@@ -87,14 +88,6 @@ class EntryAction(IntEnum):
     Issue = 0
     Supersede = 1
     Revoke = 2
-
-
-class Kind(IntEnum):
-    """``MemberRegistry.MemberKind``."""
-
-    Department = 0
-    Regulator = 5
-    Admin = 7
 
 
 class EntryView(NamedTuple):
@@ -370,7 +363,7 @@ def env(devnet: DevNet) -> Env:
     regulator = ledger.members[6]
     e = Env(ledger, credit, admin, regulator, ledger.member_id(regulator), ledger.members[0],
             ledger.members[7])
-    assert ledger.member(e.regulator_id).kind == Kind.Regulator
+    assert ledger.member(e.regulator_id).kind == MemberKind.Regulator
     assert e.view("registry").lower() == "0x" + bytes(ledger.registry).hex()
     return e
 
@@ -388,7 +381,7 @@ def admit_regulator(env: Env, name: str) -> tuple[Signer, int]:
     account = Signer.fresh(name)
     _, events = env.ledger.govern(Action.AdmitMember, payload(
         ["string", "uint8", "uint8", "address[]", "bytes32"],
-        name, int(Kind.Regulator), 0, [account.address], keccak(text=name)))
+        name, int(MemberKind.Regulator), 0, [account.address], keccak(text=name)))
     (admitted,) = [e for e in events if e.name == "MemberAdmitted"]
     return account, int(admitted.args["memberId"])
 
@@ -550,8 +543,8 @@ def test_issuer_changes_are_refused_with_the_offending_values(env: Env) -> None:
                 "CreditInvalidCategory", (category,))
         assert env.revert(None, "isAuthorized", reg_id, category) == ("CreditInvalidCategory", (category,))
     assert env.revert(admin, "proposeIssuerChange", dept_id, 1, True) == (
-        "CreditNotRegulator", (dept_id, int(Kind.Department)))
-    assert env.revert(admin, "proposeIssuerChange", 1, 1, True) == ("CreditNotRegulator", (1, int(Kind.Admin)))
+        "CreditNotRegulator", (dept_id, int(MemberKind.Department)))
+    assert env.revert(admin, "proposeIssuerChange", 1, 1, True) == ("CreditNotRegulator", (1, int(MemberKind.Admin)))
     for unknown in (0, 99):
         assert env.revert(admin, "proposeIssuerChange", unknown, 1, True) == ("CreditUnknownMember", (unknown,))
     # Withdrawal works for any member id (nothing to withdraw: executes as a no-op).
@@ -602,7 +595,7 @@ def test_changes_proposed_under_an_older_admin_set_are_stale(env: Env) -> None:
     assert env.view("isAuthorized", reg_id, int(Category.Penalty)) is False
 
     # Admin 2 is still an account of an Active Admin-kind member, but no longer in the admin set.
-    assert env.ledger.member(env.ledger.member_id(a2)).kind == Kind.Admin
+    assert env.ledger.member(env.ledger.member_id(a2)).kind == MemberKind.Admin
     assert env.revert(a2, "proposeIssuerChange", reg_id, 1, True) == ("CreditNotAdmin", (a2.address,))
     assert env.revert(a2, "approveIssuerChange", pending) == ("CreditNotAdmin", (a2.address,))
 

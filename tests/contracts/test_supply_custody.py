@@ -36,23 +36,11 @@ from hypothesis.stateful import (
 )
 
 from conftest import DevNet, artifact
-from helpers import Action, ContractAbi, Event, Ledger, Sent, Signer, Status, contract_address, payload
+from helpers import (Action, ContractAbi, Event, Ledger, MemberKind, Sent, Signer, Status, contract_address,
+                     payload)
 from node.errors import ExecutionReverted
 
 ARTIFACT = artifact("SupplyCustody")
-
-
-class MemberKind(IntEnum):
-    """``MemberRegistry.MemberKind``, in contract order."""
-
-    Department = 0
-    Charity = 1
-    Warehouse = 2
-    Logistics = 3
-    Hospital = 4
-    Regulator = 5
-    Auditor = 6
-    Admin = 7
 
 
 class TransferStatus(IntEnum):
