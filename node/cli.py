@@ -1,8 +1,10 @@
-"""``cityledger node ...``: init, run (the sealing node) and follow (a verifying replica)."""
+"""``cityledger node ...``: init, run (the sealing node) and follow (a verifying replica).
+
+Heavy imports (py-evm, uvicorn) happen inside the commands, so ``--help`` answers at once.
+"""
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import json
@@ -10,30 +12,36 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
-from collections.abc import Generator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import uvicorn
+import click
 
-from eth_keys import keys
-from eth_keys.datatypes import PrivateKey
-
-from node.chain import LedgerChain
 from node.errors import GenesisError, NodeError
-from node.genesis import load_genesis
-from node.init import consortium_genesis, dev_genesis
-from node.kv import LmdbKV
-from node.rpc.server import create_rpc_app
-from node.service import ChainService, SealerService
+
+if TYPE_CHECKING:
+    from eth_keys.datatypes import PrivateKey
+
+    from node.chain import LedgerChain
 
 log = logging.getLogger("cityledger.node")
 VERSION = "CityLedger/0.1.0/py-evm-0.12"
 DEFAULT_ARTIFACTS = Path(__file__).resolve().parents[1] / "contracts" / "artifacts"
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@click.group(name="node", context_settings={"help_option_names": ["-h", "--help"]})
+def app() -> None:
+    """Run a CityLedger chain node: write a genesis, run the sealer, or follow a sealer as a
+    verifying replica."""
 
 
 @dataclass(frozen=True)
 class Endpoint:
+    """A ``HOST:PORT`` listen address."""
+
     host: str
     port: int
 
@@ -41,7 +49,7 @@ class Endpoint:
     def parse(cls, text: str) -> Endpoint:
         host, sep, port = text.rpartition(":")
         if not sep or not port.isdigit() or not 0 <= int(port) < 65536:
-            raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}")
+            raise click.BadParameter(f"expected HOST:PORT, got {text!r}")
         return cls(host or "127.0.0.1", int(port))
 
 
@@ -59,80 +67,101 @@ class RunSettings:
     password_file: Path | None = None
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="cityledger node", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    init = sub.add_parser("init", help="write DIR/genesis.json (and dev keys with --dev)")
-    init.add_argument("--data-dir", type=Path, required=True)
-    mode = init.add_mutually_exclusive_group(required=True)
-    mode.add_argument("--dev", action="store_true", help="development chain with generated keys")
-    mode.add_argument("--consortium", type=Path, help="production consortium description (JSON)")
-    init.add_argument("--artifacts", type=Path, default=DEFAULT_ARTIFACTS)
-    init.add_argument("--force", action="store_true", help="overwrite an existing genesis.json")
-
-    run = sub.add_parser("run", help="run the sealing node")
-    run.add_argument("--data-dir", type=Path, required=True)
-    run.add_argument("--http", type=Endpoint.parse, default=Endpoint("127.0.0.1", 8545))
-    run.add_argument("--ws", type=Endpoint.parse, default=None)
-    run.add_argument("--block-time", type=float, default=1.0)
-    run.add_argument("--sealer-keystore", type=Path, default=None)
-    run.add_argument("--password-file", type=Path, default=None)
-
-    follow = sub.add_parser("follow", help="run a verifying replica of an upstream node")
-    follow.add_argument("--data-dir", type=Path, required=True)
-    follow.add_argument("--genesis", type=Path, required=True)
-    follow.add_argument("--upstream", required=True)
-    follow.add_argument("--http", type=Endpoint.parse, default=Endpoint("127.0.0.1", 8546))
-    follow.add_argument("--ws", type=Endpoint.parse, default=None)
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+def _logging() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         stream=sys.stderr)
-    try:
-        if args.command == "init":
-            return _init(args)
-        if args.command == "run":
-            settings = RunSettings(args.data_dir, args.data_dir / "genesis.json", args.http, args.ws,
-                                   block_time=args.block_time, sealer_keystore=args.sealer_keystore,
-                                   password_file=args.password_file)
-            if settings.block_time <= 0:
-                raise NodeError("--block-time must be positive")
-            asyncio.run(_serve(settings))
-            return 0
-        settings = RunSettings(args.data_dir, args.genesis, args.http, args.ws, upstream=args.upstream)
-        asyncio.run(_serve(settings))
-        return 0
-    except NodeError as exc:
-        print(f"cityledger node: error: {exc}", file=sys.stderr)
-        return 2
 
 
-def _init(args: argparse.Namespace) -> int:
-    data_dir: Path = args.data_dir
+def _endpoint(ctx: click.Context, param: click.Parameter, value: str | None) -> Endpoint | None:
+    return None if value is None else Endpoint.parse(value)
+
+
+_data_dir = click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), required=True,
+                         help="Directory holding genesis.json and the chain data.")
+
+
+def _http(default: str) -> Callable[[F], F]:
+    return click.option("--http", default=default, show_default=True, callback=_endpoint, metavar="HOST:PORT",
+                        help="Listen address for JSON-RPC over HTTP.")
+
+
+_ws = click.option("--ws", default=None, callback=_endpoint, metavar="HOST:PORT",
+                   help="Listen address for JSON-RPC over WebSocket (eth_subscribe); off when not given.")
+
+
+@app.command()
+@_data_dir
+@click.option("--dev", is_flag=True,
+              help="A development chain: generate keys for a sealer, admins and members and write "
+                   "them (DEVELOPMENT ONLY) to DIR/dev-keys.json.")
+@click.option("--consortium", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Production consortium description (JSON with addresses or keystore files; no "
+                   "private key is written).")
+@click.option("--artifacts", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_ARTIFACTS,
+              show_default="contracts/artifacts", help="Compiled contract artifacts deployed at genesis.")
+@click.option("--force", is_flag=True, help="Overwrite an existing genesis.json (the chain data is kept).")
+def init(data_dir: Path, dev: bool, consortium: Path | None, artifacts: Path, force: bool) -> None:
+    """Write DIR/genesis.json: the chain id, the member registry and the contracts at block 0."""
+    from node.genesis_init import consortium_genesis, dev_genesis
+
+    if dev == (consortium is not None):
+        raise click.UsageError("give exactly one of --dev and --consortium")
     genesis_path = data_dir / "genesis.json"
-    if genesis_path.exists() and not args.force:
+    if genesis_path.exists() and not force:
         raise GenesisError(f"{genesis_path} exists; use --force to overwrite (the chain data is kept)")
     data_dir.mkdir(parents=True, exist_ok=True)
-    if args.dev:
-        genesis, dev_keys = dev_genesis(args.artifacts)
+    if dev:
+        genesis, dev_keys = dev_genesis(artifacts)
         keys_path = data_dir / "dev-keys.json"
         fd = os.open(keys_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as fh:
             json.dump(dev_keys, fh, indent=2)
             fh.write("\n")
-        print(f"wrote {keys_path} (DEVELOPMENT ONLY keys)")
+        click.echo(f"wrote {keys_path} (DEVELOPMENT ONLY keys)")
     else:
-        genesis = consortium_genesis(args.consortium, args.artifacts)
+        assert consortium is not None
+        genesis = consortium_genesis(consortium, artifacts)
     genesis.dump(genesis_path)
-    print(f"wrote {genesis_path} (chain id {genesis.chain_id})")
-    return 0
+    click.echo(f"wrote {genesis_path} (chain id {genesis.chain_id})")
+
+
+@app.command()
+@_data_dir
+@_http("127.0.0.1:8545")
+@_ws
+@click.option("--block-time", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True,
+              help="Seal at most one block every this many seconds (only while transactions are pending).")
+@click.option("--sealer-keystore", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Encrypted Ethereum keystore of the sealer account (a development chain reads "
+                   "DIR/dev-keys.json instead).")
+@click.option("--password-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="File holding the keystore's password.")
+def run(data_dir: Path, http: Endpoint, ws: Endpoint | None, block_time: float,
+        sealer_keystore: Path | None, password_file: Path | None) -> None:
+    """Run the sealing node: admit members' transactions and seal proof-of-authority blocks."""
+    settings = RunSettings(data_dir, data_dir / "genesis.json", http, ws, block_time=block_time,
+                           sealer_keystore=sealer_keystore, password_file=password_file)
+    _logging()
+    asyncio.run(_serve(settings))
+
+
+@app.command()
+@_data_dir
+@click.option("--genesis", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="The chain's genesis.json.")
+@click.option("--upstream", required=True, metavar="URL", help="JSON-RPC URL of the node to follow.")
+@_http("127.0.0.1:8546")
+@_ws
+def follow(data_dir: Path, genesis: Path, upstream: str, http: Endpoint, ws: Endpoint | None) -> None:
+    """Run a verifying replica: fetch every block, check its seal, re-execute it, serve JSON-RPC."""
+    settings = RunSettings(data_dir, genesis, http, ws, upstream=upstream)
+    _logging()
+    asyncio.run(_serve(settings))
 
 
 def _sealer_key(settings: RunSettings, development: bool) -> PrivateKey:
+    from eth_keys import keys
+
     if settings.sealer_keystore is not None:
         from eth_account import Account
 
@@ -152,21 +181,29 @@ def _sealer_key(settings: RunSettings, development: bool) -> PrivateKey:
 
 
 def open_chain(data_dir: Path, genesis_path: Path) -> LedgerChain:
+    from node.chain import LedgerChain
+    from node.genesis import load_genesis
+    from node.kv import LmdbKV
+
     genesis = load_genesis(genesis_path)
     return LedgerChain(LmdbKV(data_dir / "chaindata"), genesis)
 
 
-class _Server(uvicorn.Server):
-    """A uvicorn server that leaves SIGINT/SIGTERM to ``_serve``: with an HTTP and a WebSocket
-    listener, uvicorn's own capture would re-raise the signal into the other server and cut its
-    graceful shutdown short."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Generator[None, None, None]:
-        yield
-
-
 async def _serve(settings: RunSettings) -> None:
+    import uvicorn
+
+    from node.rpc.server import create_rpc_app
+    from node.service import ChainService, SealerService
+
+    class _Server(uvicorn.Server):
+        """A uvicorn server that leaves SIGINT/SIGTERM to ``_serve``: with an HTTP and a WebSocket
+        listener, uvicorn's own capture would re-raise the signal into the other server and cut
+        its graceful shutdown short."""
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Generator[None, None, None]:
+            yield
+
     chain = open_chain(settings.data_dir, settings.genesis_path)
     service: ChainService
     if settings.upstream is None:
@@ -176,12 +213,12 @@ async def _serve(settings: RunSettings) -> None:
         from node.follower import FollowerService
 
         service = FollowerService(chain, settings.upstream)
-    app = create_rpc_app(service, VERSION)
+    rpc_app = create_rpc_app(service, VERSION)
     endpoints = [settings.http] + ([settings.ws] if settings.ws and settings.ws != settings.http else [])
     servers = [
-        _Server(uvicorn.Config(app, host=e.host, port=e.port, log_level="warning",
-                                      ws="websockets-sansio", lifespan="on" if i == 0 else "off",
-                                      ws_max_size=5 * 1024 * 1024))
+        _Server(uvicorn.Config(rpc_app, host=e.host, port=e.port, log_level="warning",
+                               ws="websockets-sansio", lifespan="on" if i == 0 else "off",
+                               ws_max_size=5 * 1024 * 1024))
         for i, e in enumerate(endpoints)
     ]
     head = chain.head

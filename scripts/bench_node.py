@@ -166,7 +166,7 @@ async def run_workload(name: str, url: str, keys: list[str], chain_id: int, tota
 
 async def bench_cityledger(total: int, block_time: float) -> Result:
     sys.path.insert(0, str(ROOT))
-    from node.init import dev_genesis
+    from node.genesis_init import dev_genesis
 
     workdir = Path(tempfile.mkdtemp(prefix="cityledger-bench-"))
     genesis, dev_keys = dev_genesis(ROOT / "contracts" / "artifacts")

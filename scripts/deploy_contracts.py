@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from node.genesis import load_genesis  # noqa: E402
-from node.init import GENESIS_DOMAIN_CONTRACTS, consortium_genesis  # noqa: E402
+from node.genesis_init import GENESIS_DOMAIN_CONTRACTS, consortium_genesis  # noqa: E402
 
 ARTIFACTS = ROOT / "contracts" / "artifacts"
 FORMAT = "cityledger-addressbook/1"

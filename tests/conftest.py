@@ -66,7 +66,7 @@ class DevNet:
 
 
 def make_devnet(data_dir: Path, *, seed: bytes | None = None, timestamp: int | None = None) -> DevNet:
-    from node.init import dev_genesis
+    from node.genesis_init import dev_genesis
 
     data_dir.mkdir(parents=True, exist_ok=True)
     genesis, dev_keys = dev_genesis(ARTIFACTS, timestamp=timestamp, seed=seed)

@@ -11,7 +11,11 @@ from pathlib import Path
 from eth_account import Account
 
 from conftest import ROOT, NodeProcess, free_port
-from node.cli import main
+from cityledger_cli import run
+
+
+def main(args: list[str]) -> int:
+    return run("node", args)
 
 
 def _keystore(path: Path, password: str) -> Account:
@@ -86,3 +90,25 @@ def test_dev_init_writes_marked_keys(tmp_path: Path) -> None:
         assert {"name", "kind", "address", "private_key"} <= set(entry)
         assert Account.from_key(entry["private_key"]).address == entry["address"]
     assert (tmp_path / "dev-keys.json").stat().st_mode & 0o077 == 0
+
+
+def test_help_lists_every_group_and_documents_every_option() -> None:
+    out = subprocess.run([sys.executable, "-m", "cityledger_cli", "--help"], cwd=ROOT, capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 0 and "node" in out.stdout
+    import click
+
+    from node.cli import app
+
+    assert isinstance(app, click.Group)
+    for name, command in app.commands.items():
+        assert command.help, f"node {name} has no help text"
+        for param in command.params:
+            if isinstance(param, click.Option):
+                assert param.help, f"node {name} {param.opts} has no help text"
+
+
+def test_usage_errors_exit_2_with_a_message() -> None:
+    assert main(["init", "--data-dir", "/nonexistent-x"]) == 2  # neither --dev nor --consortium
+    assert main(["run"]) == 2  # --data-dir missing
+    assert main(["run", "--data-dir", "/tmp/x", "--http", "nonsense"]) == 2

@@ -16,7 +16,7 @@ from eth_account import Account
 from eth_utils import keccak
 
 from conftest import ROOT, DevNet, NodeProcess, free_port
-from node.init import GENESIS_DOMAIN_CONTRACTS
+from node.genesis_init import GENESIS_DOMAIN_CONTRACTS
 
 ANVIL = ROOT / "node_modules" / "@foundry-rs" / "anvil-linux-amd64" / "bin" / "anvil"
 
