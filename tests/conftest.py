@@ -178,3 +178,7 @@ def w3(node: NodeProcess) -> Any:
     client = Web3(Web3.HTTPProvider(node.url, request_kwargs={"timeout": 30}))
     client.middleware_onion.inject(ExtraDataToPOAMiddleware, layer=0)
     return client
+
+
+# Gateway fixtures (a node process, its address book, the app in-process) live in their own module.
+from gateway_harness import addressbook, chain  # noqa: E402,F401

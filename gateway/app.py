@@ -1,0 +1,136 @@
+"""``create_app(settings)``: the gateway as an ASGI application.
+
+Everything the routes use is built here from the settings and kept in one ``Services`` object
+(``request.app.state.services``), reached from routes through the ``Annotated`` aliases in
+``gateway.deps``. The indexer runs as a task of the app's lifespan.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from sqlalchemy import Engine
+
+from gateway import db, problems
+from gateway.chain.codec import hex_int
+from gateway.chain.rpc import RpcClient
+from gateway.contracts import AddressBook, ConfigurationInvalid, EventCodec
+from gateway.indexer import Indexer
+from gateway.metrics import Metrics
+from gateway.ratelimit import RateLimiter
+from gateway.records import MODULES
+from gateway.sealers import prove_sealers, sealer_slot, sealers_from_state
+from gateway.settings import Settings
+
+log = logging.getLogger("cityledger.gateway")
+VERSION = "0.1.0"
+
+
+@dataclass
+class Services:
+    """What the routes and the indexer share; one per app."""
+
+    settings: Settings
+    engine: Engine
+    rpc: RpcClient
+    book: AddressBook
+    codec: EventCodec
+    metrics: Metrics
+    limiter: RateLimiter
+    indexer: Indexer
+    poa: bool
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+def _is_poa(settings: Settings) -> bool:
+    """A chain deployed at genesis by CityLedger's node seals its headers (Clique layout)."""
+    import json
+
+    doc = json.loads(settings.addressbook.read_text())
+    consensus = doc.get("consensus")
+    if consensus is not None:
+        return bool(consensus == "cityledger-poa")
+    return int(doc.get("deployment", {}).get("block", -1)) == 0
+
+
+def build_services(settings: Settings) -> Services:
+    """Construct every service from ``settings`` (no network I/O yet)."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = db.make_engine(settings.resolved_database_url)
+    db.create_schema(engine)
+    rpc = RpcClient(settings.rpc_url)
+    book = AddressBook.load(settings.addressbook)
+    codec = EventCodec(settings.artifacts, book)
+    metrics = Metrics()
+    poa = _is_poa(settings)
+    base_slot = sealer_slot(settings.artifacts)
+
+    async def genesis_sealers() -> list[bytes]:
+        proof = await prove_sealers(rpc, book.chain_id, book.addresses["MemberRegistry"], base_slot,
+                                    book.deployment_block)
+        if proof.block_hash != book.deployment_hash:
+            raise ConfigurationInvalid(
+                f"the node's block {book.deployment_block} is 0x{proof.block_hash.hex()}, the address book "
+                f"pins 0x{book.deployment_hash.hex()}")
+        return sealers_from_state(proof, base_slot)
+
+    def on_block(height: int, seconds: float) -> None:
+        metrics.indexed_height.set(height)
+        metrics.index_seconds.observe(seconds)
+
+    indexer = Indexer(engine, rpc, codec, MODULES, chain_id=book.chain_id, poa=poa,
+                      genesis_sealers=genesis_sealers, batch_blocks=settings.index_batch_blocks,
+                      poll_interval=settings.poll_interval, on_block=on_block)
+    return Services(settings, engine, rpc, book, codec, metrics, RateLimiter(settings.public_rate_limit),
+                    indexer, poa)
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """The gateway application for ``settings``."""
+    services = build_services(settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        chain_id = hex_int(await services.rpc.call("eth_chainId"), "eth_chainId")
+        if chain_id != services.book.chain_id:
+            raise ConfigurationInvalid(f"the node serves chain {chain_id}, the address book is for chain "
+                                       f"{services.book.chain_id}")
+        task = asyncio.create_task(services.indexer.run(), name="indexer")
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+            await services.rpc.close()
+            services.engine.dispose()
+
+    app = FastAPI(
+        title="CityLedger gateway", version=VERSION, lifespan=lifespan,
+        description="Verified queries over CityLedger's chain: every record carries the proof a client "
+                    "needs to check it without trusting this gateway.")
+    app.state.services = services
+    problems.install(app)
+
+    @app.middleware("http")
+    async def measure(request: Request, call_next: Any) -> Response:
+        started = time.perf_counter()
+        response: Response = await call_next(request)
+        route = request.scope.get("route")
+        template = getattr(route, "path", "unmatched")
+        services.metrics.requests.labels(request.method, template, str(response.status_code)).inc()
+        services.metrics.latency.labels(request.method, template).observe(time.perf_counter() - started)
+        return response
+
+    from gateway.routers import ROUTERS
+
+    for router in ROUTERS:
+        app.include_router(router)
+    return app

@@ -1,0 +1,152 @@
+"""The index database: engine set-up for SQLite and PostgreSQL, and the tables all records share.
+
+The index is a cache of the chain: it can be dropped and rebuilt from genesis at any time
+(``cityledger gateway reindex``), so it holds nothing the chain does not. Tables:
+
+* ``indexed_block`` — every block the indexer has passed, with its hash and sealed header (a
+  proof's header is read from here; a hash that changes under the indexer is a reported error);
+* ``tx_proof`` — for each transaction that emitted an indexed log, its receipt-trie and
+  transaction-trie proofs, cut once at index time;
+* ``chain_event`` — every decoded event of the contracts, keyed by block and position; record
+  tables (``gateway.records.*``) point at these rows;
+* ``indexer_state`` — the cursor and what the index was built from (chain id, genesis hash).
+
+A block's rows, the records derived from them and the cursor move are written in one database
+transaction, so a killed gateway resumes exactly after the last committed block.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Engine, event
+from sqlalchemy.engine import create_engine
+from sqlalchemy.pool import StaticPool
+from sqlmodel import Field, Session, SQLModel, select
+
+SCHEMA_VERSION = 1
+
+
+class IndexedBlock(SQLModel, table=True):
+    """A block the indexer has passed."""
+
+    __tablename__ = "indexed_block"
+
+    number: int = Field(primary_key=True)
+    hash: str = Field(index=True, max_length=66)
+    parent_hash: str = Field(max_length=66)
+    timestamp: int
+    #: RLP of the sealed header, hex; only kept for blocks some proof needs (others: "").
+    header: str = ""
+    #: The sealer recovered from the seal (lower-case hex), or "" on a chain without seals.
+    sealer: str = Field(default="", max_length=42)
+
+
+class TxProof(SQLModel, table=True):
+    """Receipt-trie and transaction-trie proofs of one transaction, cut at index time."""
+
+    __tablename__ = "tx_proof"
+
+    block_number: int = Field(primary_key=True)
+    tx_index: int = Field(primary_key=True)
+    tx_hash: str = Field(index=True, max_length=66)
+    sender: str = Field(max_length=42)
+    #: JSON lists of hex trie nodes, root first.
+    receipt_proof: str
+    tx_proof: str
+
+
+class ChainEvent(SQLModel, table=True):
+    """One decoded contract event."""
+
+    __tablename__ = "chain_event"
+
+    block_number: int = Field(primary_key=True)
+    #: Position of the log in the whole block.
+    block_log_index: int = Field(primary_key=True)
+    tx_index: int
+    #: Position of the log inside its receipt (the proof's ``logIndex``).
+    log_index: int
+    tx_hash: str = Field(max_length=66)
+    contract: str = Field(max_length=32, index=True)
+    name: str = Field(max_length=64, index=True)
+    #: Decoded arguments, JSON (addresses and bytes as 0x-hex, integers as decimal strings when
+    #: above 2^53).
+    args: str
+    timestamp: int
+
+
+class IndexerState(SQLModel, table=True):
+    """Key-value state of the indexer (JSON values)."""
+
+    __tablename__ = "indexer_state"
+
+    key: str = Field(primary_key=True, max_length=64)
+    value: str
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for ``url``. SQLite runs in WAL mode (readers never wait for the indexer) with
+    foreign keys on; an in-memory SQLite URL gets one shared connection (unit tests only)."""
+    if url.startswith("sqlite"):
+        memory = url in ("sqlite://", "sqlite:///:memory:")
+        engine = create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": 30},
+            poolclass=StaticPool if memory else None)
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(connection: Any, _record: Any) -> None:
+            cursor = connection.cursor()
+            if not memory:
+                cursor.execute("PRAGMA journal_mode=WAL")
+                cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.close()
+
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+
+
+def create_schema(engine: Engine) -> None:
+    """Create every table that does not exist yet (records modules register theirs on import)."""
+    import gateway.records  # noqa: F401  (registers the record tables)
+
+    SQLModel.metadata.create_all(engine)
+
+
+def drop_schema(engine: Engine) -> None:
+    """Drop every table of the index (``reindex``)."""
+    import gateway.records  # noqa: F401
+
+    SQLModel.metadata.drop_all(engine)
+
+
+@contextmanager
+def session(engine: Engine) -> Iterator[Session]:
+    with Session(engine, expire_on_commit=False) as s:
+        yield s
+
+
+def get_state(s: Session, key: str) -> Any:
+    row = s.get(IndexerState, key)
+    return None if row is None else json.loads(row.value)
+
+
+def set_state(s: Session, key: str, value: Any) -> None:
+    row = s.get(IndexerState, key)
+    if row is None:
+        s.add(IndexerState(key=key, value=json.dumps(value)))
+    else:
+        row.value = json.dumps(value)
+        s.add(row)
+
+
+def block_at(s: Session, number: int) -> IndexedBlock | None:
+    return s.get(IndexedBlock, number)
+
+
+def last_block(s: Session) -> IndexedBlock | None:
+    return s.exec(select(IndexedBlock).order_by(IndexedBlock.number.desc()).limit(1)).first()  # type: ignore[attr-defined]
