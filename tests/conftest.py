@@ -182,3 +182,4 @@ def w3(node: NodeProcess) -> Any:
 
 # Gateway fixtures (a node process, its address book, the app in-process) live in their own module.
 from gateway_harness import addressbook, chain  # noqa: E402,F401
+from pg_harness import postgres_server, postgres_url  # noqa: E402,F401

@@ -1,0 +1,35 @@
+"""The index runs on SQLite and on a real PostgreSQL server; the same suite covers both."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlmodel import select
+
+from gateway import db
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'index.sqlite'}"
+    return str(request.getfixturevalue("postgres_url"))
+
+
+def test_schema_state_and_blocks_round_trip(database_url: str) -> None:
+    engine = db.make_engine(database_url)
+    db.create_schema(engine)
+    with db.session(engine) as s:
+        db.set_state(s, "cursor", 41)
+        s.add(db.IndexedBlock(number=41, hash="0x" + "ab" * 32, parent_hash="0x" + "cd" * 32, timestamp=1))
+        s.commit()
+    with db.session(engine) as s:
+        db.set_state(s, "cursor", 42)
+        s.commit()
+        assert db.get_state(s, "cursor") == 42
+        last = db.last_block(s)
+        assert last is not None and last.number == 41
+        assert s.exec(select(db.IndexedBlock)).all()[0].hash == "0x" + "ab" * 32
+    db.drop_schema(engine)
+    engine.dispose()
