@@ -49,11 +49,25 @@ DEFAULT_REGISTRY_ADDRESS = to_canonical_address("0x00000000000000000000000000000
 #: The deployer address used for the genesis creation message (no key exists for it).
 GENESIS_DEPLOYER = to_canonical_address("0x00000000000000000000000000000000c1700000")
 
-#: Contract enum order (contracts/MemberRegistry.sol ``MemberKind`` and ``Level``).
-MEMBER_KINDS = (
-    "department", "charity", "warehouse", "logistics", "hospital", "regulator", "auditor", "admin",
-)
-LEVELS = ("city", "district", "street")
+#: The compiler's manifest: besides hashes and settings it lists the member names of every enum the
+#: contracts define, read from the Solidity AST by ``scripts/compile.mjs``.
+MANIFEST = Path(__file__).resolve().parents[1] / "contracts" / "artifacts" / "manifest.json"
+
+
+def contract_enum(qualified_name: str, manifest: Path = MANIFEST) -> tuple[str, ...]:
+    """Member names of a contract enum (``"MemberRegistry.MemberKind"``), in declaration order, so
+    that name ``i`` is the enum's numeric value ``i``. Read from the manifest, never copied here."""
+    try:
+        enums = json.loads(manifest.read_text())["enums"]
+        return tuple(str(name) for name in enums[qualified_name])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise GenesisError(f"cannot read enum {qualified_name} from {manifest}: {exc!r}") from exc
+
+
+#: Genesis documents spell kinds and levels in lower case ("department", "city"); the numeric value
+#: is the position in the contract's ``MemberKind`` and ``Level`` enums.
+MEMBER_KINDS = tuple(name.lower() for name in contract_enum("MemberRegistry.MemberKind"))
+LEVELS = tuple(name.lower() for name in contract_enum("MemberRegistry.Level"))
 
 
 @dataclass(frozen=True)
