@@ -227,11 +227,20 @@ def parse_genesis(doc: Any) -> Genesis:
     if not 1 <= threshold <= len(admins):
         raise GenesisError(
             f"genesis.registry.threshold: {threshold} is not between 1 and {len(admins)} admins")
-    member_accounts = {a for m in members for a in m.accounts}
-    for admin in admins:
-        if admin not in member_accounts:
-            raise GenesisError(
-                f"genesis.registry.admins: {to_checksum_address(admin)} is not an account of any member")
+    # The registry's own rules, checked here so that a bad document fails with the field's name
+    # rather than as a reverted constructor: admins and sealers are accounts of admin-kind members,
+    # and the threshold counts distinct admin members.
+    kind_of = {a: m.kind for m in members for a in m.accounts}
+    member_of = {a: i for i, m in enumerate(members) for a in m.accounts}
+    for role, accounts in (("admins", admins), ("sealers", sealers)):
+        for account in accounts:
+            if kind_of.get(account) != "admin":
+                raise GenesisError(f"genesis.registry.{role}: {to_checksum_address(account)} is not an "
+                                   "account of a member of kind admin")
+    admin_members = len({member_of[a] for a in admins})
+    if threshold > admin_members:
+        raise GenesisError(f"genesis.registry.threshold: {threshold} is more than the {admin_members} "
+                           "distinct admin members")
     registry = RegistryGenesis(
         address=_address(reg.get("address", to_checksum_address(DEFAULT_REGISTRY_ADDRESS)),
                          "genesis.registry.address"),
