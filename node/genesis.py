@@ -2,7 +2,10 @@
 
 The document names the chain id, the initial gas limit and timestamp, plain account allocations,
 and the member registry deployed at genesis with its constructor arguments (members, admins and
-threshold, sealers). The registry's creation code is part of the document, so a genesis file fully
+threshold, sealers). The registry's role rules are checked here too, naming the field: admins and
+sealers are accounts of members of kind ``admin``, and the threshold counts distinct admin members.
+Member kinds and levels are the contract's enum names in lower case, read from the compiler's
+manifest (``contract_enum``). The registry's creation code is part of the document, so a genesis file fully
 determines the genesis state without the contract artifacts; the node runs that creation code
 once, at a fixed address, when it builds the genesis state.
 

@@ -178,7 +178,9 @@ def consortium_genesis(consortium: Path, artifacts_dir: Path) -> Genesis:
 
     ``consortium.json``: ``{"chainId", "gasLimit"?, "threshold", "admins": [acct], "sealers": [acct],
     "members": [{"name", "kind", "level", "accounts": [acct], "encryptionKey"?}]}`` where ``acct`` is
-    an address or ``{"keystore": "path/to/keystore.json"}``.
+    an address or ``{"keystore": "path/to/keystore.json"}``. Admin and sealer accounts must be
+    accounts of members of kind ``admin`` (a sealer key is best a separate account of such a member,
+    not in the admin set), and the threshold may not exceed the number of distinct admin members.
     """
     try:
         doc = json.loads(consortium.read_text())
