@@ -4,6 +4,8 @@ pragma solidity 0.8.30;
 import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
+import {AdminApprovals} from "./AdminApprovals.sol";
+import {MemberGated} from "./MemberGated.sol";
 import {MemberRegistry} from "./MemberRegistry.sol";
 
 /**
@@ -11,21 +13,37 @@ import {MemberRegistry} from "./MemberRegistry.sol";
  * @notice Dataset entries, signed share requests, grants, encrypted deliveries and the access log
  * (PRODUCT.md, "Data sharing").
  *
- * Who may do what. Every state-changing function first requires `msg.sender` to be an account of an
- * Active member *at this block* ({DataSharingNotActive}); membership is read from the
- * {MemberRegistry} during execution, so a suspension takes effect from the transaction after it.
+ * Who may do what. Every state-changing function acts for the member whose account sent it, as the
+ * {MemberRegistry} records it *at this block* ({MemberGated}; {MemberGated.MemberGatedNotActive}
+ * otherwise), so a suspension takes effect from the transaction after it.
  *
  * - A dataset is registered by an account of a **Department** member, which becomes its owner
  *   (the product gives the job "publish dataset entries" to department data officers only).
  * - A share request is signed off-chain by the requester as EIP-712 typed data and may be relayed
  *   by any active account; the signature must recover to `requester`, an active member account.
+ *   Until it is submitted, the requester may cancel its nonce ({cancelNonce}), which makes the
+ *   signed request unusable; once submitted and not yet decided, the requesting member may withdraw
+ *   it ({withdrawRequest}).
  * - The dataset owner approves (narrowing only) or rejects a pending request; it delivers the
  *   payload and may revoke the grant. "Owner" means any active account of the owning member.
- * - Personal-class datasets need a supervisor: another Department or Regulator member named by the
- *   owner ({setSupervisor}). The supervisor in place when the owner approves is fixed into that
- *   request; only it can give the second approval (or reject) before the grant is active.
+ * - Supervision of personal data. A Personal dataset needs a supervisor, whose second approval
+ *   every grant of it needs. The supervisor is **assigned by M-of-N approval of the registry's
+ *   admins** ({AdminApprovals}, action {Action.AssignSupervisor}), never by the owner alone, because
+ *   the second approval exists so that owner and requester cannot decide alone. It must be another
+ *   Active member of kind Department or Regulator, never the owner. The supervisor in place when the
+ *   owner approves is fixed into that request, and that approval is refused when the supervisor is
+ *   the requester ({DataSharingSupervisorIsParty}); only the fixed supervisor can then give the
+ *   second approval (or reject), and never when it is the requester or the owner.
  * - Accesses are recorded by an account of the requesting member (its own key, or a gateway key
  *   the registry lists as an account of that member).
+ *
+ * Governance actions (proposal payload is `abi.encode` of these types):
+ *
+ * | Action           | payload                                          |
+ * |------------------|--------------------------------------------------|
+ * | AssignSupervisor | (uint256 datasetId, uint256 supervisorMemberId)  |
+ *
+ * The payload is checked when proposed and again when the proposal executes.
  *
  * Ids. A request keeps its id when it is approved: `grantId == requestId`.
  *
@@ -35,11 +53,19 @@ import {MemberRegistry} from "./MemberRegistry.sol";
  * `fields` are column names of the dataset's schema document (`schemaCid`), so both the signer and
  * a later reader of the evidence see what was asked for, and the contract can check that an
  * approval only narrows. `subjectCommitment` is a salted hash of the subject list, never the list.
- * Nonces are unordered: each `(requester, nonce)` can be submitted once.
+ * Nonces are unordered: each `(requester, nonce)` can be submitted (or cancelled) once.
+ *
+ * Events. Every record can be rebuilt from the logs alone: {RequestSubmitted} carries the signed
+ * request and its signature, every step carries the acting member and the account it used.
  *
  * Time. A grant is usable while `validFrom <= block.timestamp <= validUntil`.
  */
-contract DataSharing is EIP712 {
+contract DataSharing is EIP712, MemberGated, AdminApprovals {
+    /// @dev Governance actions; see the table in the contract documentation.
+    enum Action {
+        AssignSupervisor
+    }
+
     enum Classification {
         Public,
         Internal,
@@ -54,7 +80,8 @@ contract DataSharing is EIP712 {
         AwaitingSupervisor, // approved by the owner, personal data, waiting for the supervisor
         Granted, // approved (by the supervisor too where needed)
         Rejected,
-        Revoked
+        Revoked,
+        Withdrawn // withdrawn by its requester before a decision
     }
 
     /// @dev Whether an access would be recorded now, and if not, why; see {grantState}.
@@ -68,7 +95,8 @@ contract DataSharing is EIP712 {
         Expired,
         CapReached,
         Undelivered,
-        Active
+        Active,
+        Withdrawn
     }
 
     /// @dev The EIP-712 message a requester signs.
@@ -164,14 +192,13 @@ contract DataSharing is EIP712 {
     /// @dev Upper bound on the number of fields in a request or grant (keeps the subset check cheap).
     uint256 private constant MAX_FIELDS = 64;
 
-    MemberRegistry private immutable _registry;
-
     mapping(uint256 datasetId => Dataset) private _datasets;
     uint256 private _datasetCount;
     mapping(uint256 requestId => Request) private _requests;
     uint256 private _requestCount;
     mapping(address requester => mapping(uint256 nonce => bool)) private _nonceUsed;
 
+    /// @dev Member `ownerMemberId` registered dataset `datasetId` through `account`.
     event DatasetRegistered(
         uint256 indexed datasetId,
         uint256 indexed ownerMemberId,
@@ -180,35 +207,75 @@ contract DataSharing is EIP712 {
         Classification classification,
         string schemaCid
     );
-    event SupervisorSet(uint256 indexed datasetId, uint256 indexed supervisorMemberId, uint256 indexed ownerMemberId);
+    /// @dev Governance proposal `proposalId` made `supervisorMemberId` the supervisor of dataset
+    /// `datasetId`, replacing `previousSupervisorMemberId` (0 if none).
+    event SupervisorAssigned(
+        uint256 indexed datasetId,
+        uint256 indexed supervisorMemberId,
+        uint256 indexed proposalId,
+        uint256 previousSupervisorMemberId
+    );
+    /// @dev `relayer` submitted `request`, signed by `request.requester` (an account of member
+    /// `requesterMemberId`) with `signature` over the EIP-712 `digest`.
     event RequestSubmitted(
         uint256 indexed requestId,
         uint256 indexed datasetId,
         uint256 indexed requesterMemberId,
-        address requester,
         address relayer,
-        uint256 nonce,
-        bytes32 digest
+        bytes32 digest,
+        ShareRequest request,
+        bytes signature
     );
+    /// @dev `requester` (an account of member `requesterMemberId`) cancelled `nonce`: no request
+    /// signed with it can be submitted.
+    event NonceCancelled(address indexed requester, uint256 indexed nonce, uint256 indexed requesterMemberId);
+    /// @dev The owner approved the request with these terms; `status` is Granted, or
+    /// AwaitingSupervisor with the supervisor `supervisorMemberId` fixed into it.
     event RequestApproved(
         uint256 indexed requestId,
         uint256 indexed datasetId,
         uint256 indexed ownerMemberId,
+        address account,
         string[] fields,
         uint64 validUntil,
         uint32 maxAccesses,
-        uint256 supervisorMemberId
+        uint256 supervisorMemberId,
+        RequestStatus status
     );
-    event SupervisorApproved(uint256 indexed requestId, uint256 indexed datasetId, uint256 indexed supervisorMemberId);
-    event RequestRejected(uint256 indexed requestId, uint256 indexed datasetId, uint256 indexed memberId, string reason);
+    /// @dev The supervisor gave its second approval; the grant is Granted.
+    event SupervisorApproved(
+        uint256 indexed requestId,
+        uint256 indexed datasetId,
+        uint256 indexed supervisorMemberId,
+        address account
+    );
+    /// @dev Member `memberId` (the owner, or the supervisor) rejected the request.
+    event RequestRejected(
+        uint256 indexed requestId,
+        uint256 indexed datasetId,
+        uint256 indexed memberId,
+        address account,
+        string reason
+    );
+    /// @dev The requesting member withdrew its undecided request.
+    event RequestWithdrawn(
+        uint256 indexed requestId,
+        uint256 indexed datasetId,
+        uint256 indexed requesterMemberId,
+        address account,
+        string reason
+    );
+    /// @dev The owner recorded the encrypted payload of grant `grantId`.
     event PayloadDelivered(
         uint256 indexed grantId,
         uint256 indexed datasetId,
         uint256 indexed ownerMemberId,
+        address account,
         string cid,
         bytes32 ciphertextHash,
         bytes32 plaintextCommitment
     );
+    /// @dev The requesting member recorded access number `accessCount` to grant `grantId`.
     event AccessRecorded(
         uint256 indexed grantId,
         uint256 indexed datasetId,
@@ -217,6 +284,7 @@ contract DataSharing is EIP712 {
         uint32 accessCount,
         string reason
     );
+    /// @dev A party of the grant logged a refused access; `state` is the grant state at that block.
     event AccessRefused(
         uint256 indexed grantId,
         uint256 indexed datasetId,
@@ -225,14 +293,17 @@ contract DataSharing is EIP712 {
         GrantState state,
         string reason
     );
-    event GrantRevoked(uint256 indexed grantId, uint256 indexed datasetId, uint256 indexed ownerMemberId, string reason);
+    /// @dev The owner revoked grant `grantId`.
+    event GrantRevoked(
+        uint256 indexed grantId,
+        uint256 indexed datasetId,
+        uint256 indexed ownerMemberId,
+        address account,
+        string reason
+    );
 
-    /// @dev The constructor was given an address without code as the registry.
-    error DataSharingInvalidRegistry(address registry);
-    /// @dev `account` is not an account of an Active member at this block.
-    error DataSharingNotActive(address account);
-    /// @dev Only Department members register datasets; member `memberId` is of kind `kind`.
-    error DataSharingNotDepartment(uint256 memberId, MemberRegistry.MemberKind kind);
+    /// @dev `action` is not an {Action} value.
+    error DataSharingUnknownAction(uint8 action);
     /// @dev `classification` is not a {Classification} value.
     error DataSharingInvalidClassification(uint8 classification);
     /// @dev A required text (`name` says which) is empty.
@@ -247,6 +318,9 @@ contract DataSharing is EIP712 {
     error DataSharingNotSupervisor(uint256 requestId, uint256 memberId);
     /// @dev Member `memberId` is not the member that requested grant `grantId`.
     error DataSharingNotRequester(uint256 grantId, uint256 memberId);
+    /// @dev Supervisor `supervisorMemberId` of request `requestId` is also its requester or the
+    /// dataset's owner, so its approval would not be a second opinion.
+    error DataSharingSupervisorIsParty(uint256 requestId, uint256 supervisorMemberId);
     /// @dev Member `memberId` is neither the owner nor the requester of grant `grantId`.
     error DataSharingNotParty(uint256 grantId, uint256 memberId);
     /// @dev Supervisors exist for Personal datasets only; dataset `datasetId` is `classification`.
@@ -258,7 +332,7 @@ contract DataSharing is EIP712 {
     error DataSharingNoSupervisor(uint256 datasetId);
     /// @dev The signature recovers to `signer` (zero if malformed), not to `requester`.
     error DataSharingInvalidSignature(address requester, address signer);
-    /// @dev `requester` has already submitted a request with `nonce`.
+    /// @dev `requester` has already submitted, or cancelled, a request with `nonce`.
     error DataSharingNonceUsed(address requester, uint256 nonce);
     /// @dev The validity window is empty or already over at `timestamp`.
     error DataSharingInvalidWindow(uint64 validFrom, uint64 validUntil, uint256 timestamp);
@@ -292,10 +366,7 @@ contract DataSharing is EIP712 {
     error DataSharingAccessCapReached(uint256 grantId, uint32 maxAccesses);
 
     /// @dev `registry_` is the consortium's {MemberRegistry}; it cannot be changed later.
-    constructor(MemberRegistry registry_) EIP712("CityLedger DataSharing", "1") {
-        if (address(registry_).code.length == 0) revert DataSharingInvalidRegistry(address(registry_));
-        _registry = registry_;
-    }
+    constructor(MemberRegistry registry_) EIP712("CityLedger DataSharing", "1") MemberGated(registry_) {}
 
     // ------------------------------------------------------------------------------------------
     // Datasets
@@ -303,8 +374,8 @@ contract DataSharing is EIP712 {
 
     /**
      * @notice Registers a dataset entry owned by the caller's member.
-     * @dev Callable by an account of an Active Department member ({DataSharingNotActive},
-     * {DataSharingNotDepartment}). `classification` is a {Classification} value; `title` and
+     * @dev Callable by an account of an Active Department member ({MemberGatedNotActive},
+     * {MemberGatedUnauthorizedKind}). `classification` is a {Classification} value; `title` and
      * `schemaCid` (the schema document on IPFS) must not be empty. Entries are immutable.
      *
      * Emits {DatasetRegistered}.
@@ -314,8 +385,7 @@ contract DataSharing is EIP712 {
         uint8 classification,
         string calldata schemaCid
     ) external returns (uint256 datasetId) {
-        (uint256 memberId, MemberRegistry.MemberKind kind) = _activeMember(msg.sender);
-        if (kind != MemberRegistry.MemberKind.Department) revert DataSharingNotDepartment(memberId, kind);
+        uint256 memberId = _actorOfKind(_kind(MemberRegistry.MemberKind.Department));
         if (classification > uint8(type(Classification).max)) revert DataSharingInvalidClassification(classification);
         _requireText(title, "title");
         _requireText(schemaCid, "schemaCid");
@@ -329,28 +399,6 @@ contract DataSharing is EIP712 {
         emit DatasetRegistered(datasetId, memberId, msg.sender, title, Classification(classification), schemaCid);
     }
 
-    /**
-     * @notice Names the member whose second approval personal-class requests need.
-     * @dev Callable by an account of the dataset's owner ({DataSharingNotOwner}), for Personal
-     * datasets only ({DataSharingSupervisorNotNeeded}). The supervisor must be another Active member
-     * of kind Department or Regulator ({DataSharingInvalidSupervisor}). May be called again to
-     * change it; requests already approved by the owner keep the supervisor they were approved under.
-     *
-     * Emits {SupervisorSet}.
-     */
-    function setSupervisor(uint256 datasetId, uint256 supervisorMemberId) external {
-        (uint256 memberId, ) = _activeMember(msg.sender);
-        Dataset storage d = _existingDataset(datasetId);
-        if (memberId != d.ownerMemberId) revert DataSharingNotOwner(datasetId, memberId);
-        if (d.classification != Classification.Personal) {
-            revert DataSharingSupervisorNotNeeded(datasetId, d.classification);
-        }
-        if (!_canSupervise(supervisorMemberId, memberId)) revert DataSharingInvalidSupervisor(datasetId, supervisorMemberId);
-
-        d.supervisorMemberId = supervisorMemberId;
-        emit SupervisorSet(datasetId, supervisorMemberId, memberId);
-    }
-
     // ------------------------------------------------------------------------------------------
     // Requests
     // ------------------------------------------------------------------------------------------
@@ -360,15 +408,17 @@ contract DataSharing is EIP712 {
      * @dev Callable by any Active member account (the relayer; it may be the requester itself).
      * Refused unless the signature recovers to `req.requester` ({DataSharingInvalidSignature}: any
      * change to any field after signing lands here), the requester is an Active member account
-     * ({DataSharingNotActive}), the dataset exists, the nonce is unused ({DataSharingNonceUsed}),
+     * ({MemberGatedNotActive}), the dataset exists, the nonce is neither used nor cancelled
+     * ({DataSharingNonceUsed}),
      * `purpose` and `legalBasis` are not empty, `fields` holds 1..64 distinct non-empty names, the
      * window is non-empty and not over, and `maxAccesses` is at least 1. The request, its EIP-712
-     * digest and the signature are stored, so the request can be re-verified from state alone.
+     * digest and the signature are stored, and carried by the event, so the request can be
+     * re-verified from state or from the log alone.
      *
      * Emits {RequestSubmitted}.
      */
     function submitRequest(ShareRequest calldata req, bytes calldata signature) external returns (uint256 requestId) {
-        _activeMember(msg.sender);
+        _actor();
         bytes32[] memory fieldHashes = _hashFields(req.fields);
         bytes32 digest = _hashTypedDataV4(_structHash(req, fieldHashes));
         (address signer, ECDSA.RecoverError err, ) = ECDSA.tryRecover(digest, signature);
@@ -390,7 +440,44 @@ contract DataSharing is EIP712 {
         r.status = RequestStatus.Pending;
         r.digest = digest;
         r.signature = signature;
-        emit RequestSubmitted(requestId, req.datasetId, requesterMemberId, req.requester, msg.sender, req.nonce, digest);
+        emit RequestSubmitted(requestId, req.datasetId, requesterMemberId, msg.sender, digest, req, signature);
+    }
+
+    /**
+     * @notice Cancels `nonce` of the caller: a request it signed with that nonce can no longer be
+     * submitted by anyone.
+     * @dev Callable by the requester account itself (nonces belong to the signing key), while it is
+     * an account of an Active member ({MemberGatedNotActive}), for a nonce not yet used or cancelled
+     * ({DataSharingNonceUsed}). A request already submitted is withdrawn with {withdrawRequest}.
+     *
+     * Emits {NonceCancelled}.
+     */
+    function cancelNonce(uint256 nonce) external {
+        (uint256 memberId, ) = _actor();
+        if (_nonceUsed[msg.sender][nonce]) revert DataSharingNonceUsed(msg.sender, nonce);
+        _nonceUsed[msg.sender][nonce] = true;
+        emit NonceCancelled(msg.sender, nonce, memberId);
+    }
+
+    /**
+     * @notice Withdraws a request that has not been decided: Pending, or approved by the owner and
+     * AwaitingSupervisor. The grant never becomes active.
+     * @dev Callable by an account of the requesting member ({DataSharingNotRequester}) with a
+     * non-empty `reason`; any other status is {DataSharingInvalidStatus}.
+     *
+     * Emits {RequestWithdrawn}.
+     */
+    function withdrawRequest(uint256 requestId, string calldata reason) external {
+        (uint256 memberId, ) = _actor();
+        Request storage r = _existingRequest(requestId);
+        if (memberId != r.requesterMemberId) revert DataSharingNotRequester(requestId, memberId);
+        if (r.status != RequestStatus.Pending && r.status != RequestStatus.AwaitingSupervisor) {
+            revert DataSharingInvalidStatus(requestId, r.status);
+        }
+        _requireText(reason, "reason");
+
+        r.status = RequestStatus.Withdrawn;
+        emit RequestWithdrawn(requestId, r.signed.datasetId, memberId, msg.sender, reason);
     }
 
     /**
@@ -400,8 +487,10 @@ contract DataSharing is EIP712 {
      * ({DataSharingInvalidStatus}). Widening is refused ({DataSharingFieldNotRequested},
      * {DataSharingValidityExtended}, {DataSharingCapRaised}); so are an empty or repeating field
      * list, a window that is empty or already over, and a zero cap. For a Personal dataset the
-     * grant waits for the supervisor named now ({DataSharingNoSupervisor} if there is none);
-     * otherwise it is Granted at once.
+     * grant waits for the supervisor assigned now ({DataSharingNoSupervisor} if there is none),
+     * which is fixed into the request; the approval is refused when that supervisor is the
+     * requester ({DataSharingSupervisorIsParty}), since the assignment may predate the request.
+     * Otherwise the grant is Granted at once.
      *
      * Emits {RequestApproved} (`supervisorMemberId` is 0 when no second approval is needed).
      */
@@ -411,7 +500,7 @@ contract DataSharing is EIP712 {
         uint64 validUntil,
         uint32 maxAccesses
     ) external {
-        (uint256 memberId, ) = _activeMember(msg.sender);
+        (uint256 memberId, ) = _actor();
         Request storage r = _existingRequest(requestId);
         uint256 datasetId = r.signed.datasetId;
         Dataset storage d = _datasets[datasetId];
@@ -423,6 +512,9 @@ contract DataSharing is EIP712 {
         if (d.classification == Classification.Personal) {
             supervisor = d.supervisorMemberId;
             if (supervisor == 0) revert DataSharingNoSupervisor(datasetId);
+            if (supervisor == r.requesterMemberId || supervisor == memberId) {
+                revert DataSharingSupervisorIsParty(requestId, supervisor);
+            }
             r.status = RequestStatus.AwaitingSupervisor;
             r.supervisorMemberId = supervisor;
         } else {
@@ -431,25 +523,30 @@ contract DataSharing is EIP712 {
         r.validUntil = validUntil;
         r.maxAccesses = maxAccesses;
         _copyFields(r.fields, fields);
-        emit RequestApproved(requestId, datasetId, memberId, fields, validUntil, maxAccesses, supervisor);
+        emit RequestApproved(requestId, datasetId, memberId, msg.sender, fields, validUntil, maxAccesses, supervisor, r.status);
     }
 
     /**
      * @notice Gives the supervisor's second approval to a personal-class request.
      * @dev Callable, on a request in AwaitingSupervisor ({DataSharingInvalidStatus}), by an account of
-     * the supervisor fixed into it at the owner's approval ({DataSharingNotSupervisor}). The grant
-     * becomes Granted.
+     * the supervisor fixed into it at the owner's approval ({DataSharingNotSupervisor}), which is
+     * checked again, by member id, not to be the requester or the dataset's owner
+     * ({DataSharingSupervisorIsParty}). The grant becomes Granted.
      *
      * Emits {SupervisorApproved}.
      */
     function supervisorApprove(uint256 requestId) external {
-        (uint256 memberId, ) = _activeMember(msg.sender);
+        (uint256 memberId, ) = _actor();
         Request storage r = _existingRequest(requestId);
         if (r.status != RequestStatus.AwaitingSupervisor) revert DataSharingInvalidStatus(requestId, r.status);
         if (memberId != r.supervisorMemberId) revert DataSharingNotSupervisor(requestId, memberId);
+        uint256 datasetId = r.signed.datasetId;
+        if (memberId == r.requesterMemberId || memberId == _datasets[datasetId].ownerMemberId) {
+            revert DataSharingSupervisorIsParty(requestId, memberId);
+        }
 
         r.status = RequestStatus.Granted;
-        emit SupervisorApproved(requestId, r.signed.datasetId, memberId);
+        emit SupervisorApproved(requestId, datasetId, memberId, msg.sender);
     }
 
     /**
@@ -462,7 +559,7 @@ contract DataSharing is EIP712 {
      * Emits {RequestRejected} with the rejecting member.
      */
     function reject(uint256 requestId, string calldata reason) external {
-        (uint256 memberId, ) = _activeMember(msg.sender);
+        (uint256 memberId, ) = _actor();
         Request storage r = _existingRequest(requestId);
         uint256 datasetId = r.signed.datasetId;
         if (r.status == RequestStatus.Pending) {
@@ -475,7 +572,7 @@ contract DataSharing is EIP712 {
         _requireText(reason, "reason");
 
         r.status = RequestStatus.Rejected;
-        emit RequestRejected(requestId, datasetId, memberId, reason);
+        emit RequestRejected(requestId, datasetId, memberId, msg.sender, reason);
     }
 
     // ------------------------------------------------------------------------------------------
@@ -498,7 +595,7 @@ contract DataSharing is EIP712 {
         bytes32 ciphertextHash,
         bytes32 plaintextCommitment
     ) external {
-        (uint256 memberId, ) = _activeMember(msg.sender);
+        (uint256 memberId, ) = _actor();
         Request storage r = _existingRequest(grantId);
         uint256 datasetId = r.signed.datasetId;
         if (memberId != _datasets[datasetId].ownerMemberId) revert DataSharingNotOwner(datasetId, memberId);
@@ -511,7 +608,7 @@ contract DataSharing is EIP712 {
         r.cid = cid;
         r.ciphertextHash = ciphertextHash;
         r.plaintextCommitment = plaintextCommitment;
-        emit PayloadDelivered(grantId, datasetId, memberId, cid, ciphertextHash, plaintextCommitment);
+        emit PayloadDelivered(grantId, datasetId, memberId, msg.sender, cid, ciphertextHash, plaintextCommitment);
     }
 
     /**
@@ -519,14 +616,14 @@ contract DataSharing is EIP712 {
      * after this transaction is sealed. Returns the number of accesses so far, this one included.
      * @dev Callable by an account of the requesting member ({DataSharingNotRequester}), with a
      * non-empty `reason`. Succeeds only while {grantState} is Active; otherwise reverts with
-     * {DataSharingGrantNotApproved} (Pending, AwaitingSupervisor, Rejected),
+     * {DataSharingGrantNotApproved} (Pending, AwaitingSupervisor, Rejected, Withdrawn),
      * {DataSharingGrantRevoked}, {DataSharingGrantNotYetValid}, {DataSharingGrantExpired},
      * {DataSharingAccessCapReached} or {DataSharingNotDelivered}, checked in that order.
      *
      * Emits {AccessRecorded}.
      */
     function recordAccess(uint256 grantId, string calldata reason) external returns (uint256 accessCount) {
-        (uint256 memberId, ) = _activeMember(msg.sender);
+        (uint256 memberId, ) = _actor();
         Request storage r = _existingRequest(grantId);
         if (memberId != r.requesterMemberId) revert DataSharingNotRequester(grantId, memberId);
         _requireText(reason, "reason");
@@ -548,7 +645,7 @@ contract DataSharing is EIP712 {
      * Emits {AccessRefused}.
      */
     function recordRefusal(uint256 grantId, string calldata reason) external {
-        (uint256 memberId, ) = _activeMember(msg.sender);
+        (uint256 memberId, ) = _actor();
         Request storage r = _existingRequest(grantId);
         uint256 datasetId = r.signed.datasetId;
         if (memberId != r.requesterMemberId && memberId != _datasets[datasetId].ownerMemberId) {
@@ -566,7 +663,7 @@ contract DataSharing is EIP712 {
      * Emits {GrantRevoked}.
      */
     function revoke(uint256 grantId, string calldata reason) external {
-        (uint256 memberId, ) = _activeMember(msg.sender);
+        (uint256 memberId, ) = _actor();
         Request storage r = _existingRequest(grantId);
         uint256 datasetId = r.signed.datasetId;
         if (memberId != _datasets[datasetId].ownerMemberId) revert DataSharingNotOwner(datasetId, memberId);
@@ -576,17 +673,12 @@ contract DataSharing is EIP712 {
         _requireText(reason, "reason");
 
         r.status = RequestStatus.Revoked;
-        emit GrantRevoked(grantId, datasetId, memberId, reason);
+        emit GrantRevoked(grantId, datasetId, memberId, msg.sender, reason);
     }
 
     // ------------------------------------------------------------------------------------------
     // Views
     // ------------------------------------------------------------------------------------------
-
-    /// @notice The {MemberRegistry} this contract reads membership from. Anyone may call.
-    function registry() external view returns (address) {
-        return address(_registry);
-    }
 
     /// @notice Number of datasets; ids are 1..datasetCount(). Anyone may call.
     function datasetCount() external view returns (uint256) {
@@ -674,19 +766,48 @@ contract DataSharing is EIP712 {
     // Internals
     // ------------------------------------------------------------------------------------------
 
-    /// @dev The member `account` belongs to and its kind, as of this block; reverts unless Active.
-    function _activeMember(address account) private view returns (uint256 memberId, MemberRegistry.MemberKind kind) {
-        bool active;
-        (memberId, kind, active) = _registry.activeMemberAt(account, SafeCast.toUint48(block.number));
-        if (!active) revert DataSharingNotActive(account);
+    // ------------------------------------------------------------------------------------------
+    // Governance (AdminApprovals hooks): the registry's admins, threshold and epoch
+    // ------------------------------------------------------------------------------------------
+
+    function _adminSeat(
+        address account
+    ) internal view override returns (uint256 memberId, uint256 threshold, uint64 epoch) {
+        return _registry().adminOf(account);
     }
 
-    function _canSupervise(uint256 candidate, uint256 owner) private view returns (bool) {
-        if (candidate == 0 || candidate == owner || candidate > _registry.memberCount()) return false;
-        MemberRegistry.MemberView memory m = _registry.getMember(candidate);
-        return
-            m.status == MemberRegistry.Status.Active &&
-            (m.kind == MemberRegistry.MemberKind.Department || m.kind == MemberRegistry.MemberKind.Regulator);
+    function _checkProposal(uint8 action, bytes calldata payload) internal view override {
+        if (action > uint8(type(Action).max)) revert DataSharingUnknownAction(action);
+        (uint256 datasetId, uint256 supervisorMemberId) = abi.decode(payload, (uint256, uint256));
+        _checkSupervisor(datasetId, supervisorMemberId);
+    }
+
+    /**
+     * @dev Action.AssignSupervisor: checked again (the candidate may have been suspended since the
+     * proposal), then stored. Requests already approved by the owner keep the supervisor fixed into
+     * them.
+     */
+    function _executeProposal(uint256 proposalId, uint8, bytes memory payload) internal override {
+        (uint256 datasetId, uint256 supervisorMemberId) = abi.decode(payload, (uint256, uint256));
+        Dataset storage d = _checkSupervisor(datasetId, supervisorMemberId);
+        uint256 previous = d.supervisorMemberId;
+        d.supervisorMemberId = supervisorMemberId;
+        emit SupervisorAssigned(datasetId, supervisorMemberId, proposalId, previous);
+    }
+
+    /// @dev Dataset `datasetId` exists and is Personal; `candidate` is another Active Department or
+    /// Regulator member than its owner.
+    function _checkSupervisor(uint256 datasetId, uint256 candidate) private view returns (Dataset storage d) {
+        d = _existingDataset(datasetId);
+        if (d.classification != Classification.Personal) {
+            revert DataSharingSupervisorNotNeeded(datasetId, d.classification);
+        }
+        (MemberRegistry.MemberKind kind, MemberRegistry.Status status) = _memberInfo(candidate);
+        if (
+            candidate == d.ownerMemberId ||
+            status != MemberRegistry.Status.Active ||
+            !_isKind(kind, _kind(MemberRegistry.MemberKind.Department) | _kind(MemberRegistry.MemberKind.Regulator))
+        ) revert DataSharingInvalidSupervisor(datasetId, candidate);
     }
 
     function _existingDataset(uint256 datasetId) private view returns (Dataset storage d) {
@@ -816,6 +937,7 @@ contract DataSharing is EIP712 {
         if (status == RequestStatus.AwaitingSupervisor) return GrantState.AwaitingSupervisor;
         if (status == RequestStatus.Rejected) return GrantState.Rejected;
         if (status == RequestStatus.Revoked) return GrantState.Revoked;
+        if (status == RequestStatus.Withdrawn) return GrantState.Withdrawn;
         if (block.timestamp < r.signed.validFrom) return GrantState.NotYetValid;
         if (block.timestamp > r.validUntil) return GrantState.Expired;
         if (r.accessCount >= r.maxAccesses) return GrantState.CapReached;
@@ -831,6 +953,6 @@ contract DataSharing is EIP712 {
         if (state == GrantState.Expired) revert DataSharingGrantExpired(grantId, r.validUntil, block.timestamp);
         if (state == GrantState.CapReached) revert DataSharingAccessCapReached(grantId, r.maxAccesses);
         if (state == GrantState.Undelivered) revert DataSharingNotDelivered(grantId);
-        revert DataSharingGrantNotApproved(grantId, r.status); // Pending, AwaitingSupervisor, Rejected
+        revert DataSharingGrantNotApproved(grantId, r.status); // Pending, AwaitingSupervisor, Rejected, Withdrawn
     }
 }

@@ -4,15 +4,17 @@ pragma solidity 0.8.30;
 import {Checkpoints} from "@openzeppelin/contracts/utils/structs/Checkpoints.sol";
 import {EnumerableSet} from "@openzeppelin/contracts/utils/structs/EnumerableSet.sol";
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
+import {AdminApprovals} from "./AdminApprovals.sol";
 
 /**
  * @title MemberRegistry
  * @notice The consortium's members, their signing accounts and encryption keys, the sealer, witness
  * and admin sets, and the M-of-N governance that changes all of them.
  *
- * Every change after genesis is a proposal that executes when `threshold()` distinct admin accounts
- * have approved it (the proposer's approval counts). A proposal carries an {Action} and an
- * ABI-encoded payload (`abi.encode(...)` of exactly these types):
+ * Every change after genesis is a proposal ({AdminApprovals}) that executes when `threshold()`
+ * distinct admin **members** have approved it (the proposer's member counts; a member holding two
+ * admin accounts counts once). A proposal carries an {Action} (as `uint8`) and an ABI-encoded
+ * payload (`abi.encode(...)` of exactly these types), decoded only when the proposal executes:
  *
  * | Action          | payload                                                                      |
  * |-----------------|------------------------------------------------------------------------------|
@@ -28,17 +30,28 @@ import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
  *
  * `kind` and `level` are the numeric values of {MemberKind} and {Level}.
  *
- * Changing the admin set starts a new admin epoch: proposals created in an older epoch can no longer
- * be approved or executed ({MemberRegistryStaleProposal}), so approvals given by removed admins never count.
+ * Roles are held by accounts, and each role needs a member of the right kind: admin accounts and
+ * sealer accounts must be accounts of Active members of kind Admin, witness accounts accounts of
+ * Active members of kind Auditor ({MemberRegistryIneligibleAccount}). Roles stay with the key that
+ * was given them, so an admin member may keep its governance key apart from its sealer key or a
+ * gateway key: only the accounts listed in a set hold that role. The threshold counts admin members,
+ * so it may not exceed the number of distinct members behind the admin accounts.
  *
- * Invariant: every admin account is an account of an Active member. Suspending a member that holds
- * an admin account, or removing an admin account from its member, is refused until the admin set no
- * longer contains it ({MemberRegistryMemberHoldsAdmin}, {MemberRegistryAccountIsAdmin}).
+ * Changing the admin set starts a new admin epoch: proposals created in an older epoch can no
+ * longer be approved or executed, so approvals given by removed admins never count.
+ *
+ * Invariant: every admin account is an account of an Active Admin member. Suspending a member that
+ * holds an admin account, or removing an admin account from its member, is refused until the admin
+ * set no longer contains it ({MemberRegistryMemberHoldsAdmin}, {MemberRegistryAccountIsAdmin}).
+ * Suspending a member, or removing one of its accounts, takes its accounts out of the sealer and
+ * witness sets ({SealersChanged} and {WitnessesChanged} carry the new sets); reinstating it does not
+ * put them back, which takes a new {Action.SetSealers} or {Action.SetWitnesses}. The sealer set never
+ * becomes empty ({MemberRegistryNoSealers}).
  *
  * The node decides "may this sender transact" by reading one storage slot of this contract, not by
  * calling it: see {activeAccountsSlot}.
  */
-contract MemberRegistry {
+contract MemberRegistry is AdminApprovals {
     using Checkpoints for Checkpoints.Trace208;
     using EnumerableSet for EnumerableSet.AddressSet;
 
@@ -97,17 +110,6 @@ contract MemberRegistry {
         bytes32 encryptionKey;
     }
 
-    /// @dev A governance proposal, as stored and as returned by {getProposal}.
-    struct Proposal {
-        address proposer;
-        uint48 createdAt; // block number
-        Action action;
-        bool executed;
-        uint32 approvals;
-        uint64 epoch; // admin epoch the proposal belongs to
-        bytes payload;
-    }
-
     struct Member {
         string name;
         MemberKind kind;
@@ -137,39 +139,29 @@ contract MemberRegistry {
     uint256 private _threshold;
     uint64 private _adminEpoch;
 
-    mapping(uint256 proposalId => Proposal) private _proposals;
-    mapping(uint256 proposalId => mapping(address admin => bool)) private _approvedBy;
-    uint256 private _proposalCount;
-
-    event ProposalCreated(uint256 indexed proposalId, address indexed proposer, Action action, bytes payload);
-    event ProposalApproved(uint256 indexed proposalId, address indexed approver, uint256 approvals);
-    event ProposalExecuted(uint256 indexed proposalId);
     event MemberAdmitted(uint256 indexed memberId, string name, MemberKind kind, Level level);
     event MemberSuspended(uint256 indexed memberId, string reason);
     event MemberReinstated(uint256 indexed memberId);
     event AccountAdded(uint256 indexed memberId, address indexed account);
     event AccountRemoved(uint256 indexed memberId, address indexed account);
     event EncryptionKeySet(uint256 indexed memberId, bytes32 key);
+    /// @dev The sealer set is now `sealers` (after a SetSealers, or a suspension or key removal).
     event SealersChanged(address[] sealers);
+    /// @dev The witness set is now `witnesses` (after a SetWitnesses, or a suspension or key removal).
     event WitnessesChanged(address[] witnesses);
-    event AdminsChanged(address[] admins, uint256 threshold);
+    /// @dev The admin set is now `admins`, `threshold` admin members must approve a proposal, and
+    /// proposals of earlier epochs than `epoch` are stale.
+    event AdminsChanged(address[] admins, uint256 threshold, uint64 epoch);
 
-    /// @dev `account` is not in the admin set.
-    error MemberRegistryNotAdmin(address account);
+    /// @dev `action` is not an {Action} value.
+    error MemberRegistryUnknownAction(uint8 action);
     /// @dev No member has id `memberId`.
     error MemberRegistryUnknownMember(uint256 memberId);
-    /// @dev No proposal has id `proposalId`.
-    error MemberRegistryUnknownProposal(uint256 proposalId);
-    /// @dev The proposal has already executed.
-    error MemberRegistryProposalAlreadyExecuted(uint256 proposalId);
-    /// @dev The proposal was created under an admin set that has since changed.
-    error MemberRegistryStaleProposal(uint256 proposalId, uint64 proposalEpoch, uint64 currentEpoch);
-    /// @dev `admin` has already approved the proposal.
-    error MemberRegistryAlreadyApproved(uint256 proposalId, address admin);
-    /// @dev The threshold is zero or larger than the number of admins.
-    error MemberRegistryInvalidThreshold(uint256 threshold, uint256 adminCount);
-    /// @dev An admin must be an account of an Active member.
-    error MemberRegistryAdminNotActive(address account);
+    /// @dev The threshold is zero or larger than the number of distinct admin members.
+    error MemberRegistryInvalidThreshold(uint256 threshold, uint256 adminMemberCount);
+    /// @dev `account` cannot take the role: it is not an account of an Active member of kind `required`
+    /// (Admin for admins and sealers, Auditor for witnesses).
+    error MemberRegistryIneligibleAccount(address account, MemberKind required);
     /// @dev The zero address cannot be an account, sealer, witness or admin.
     error MemberRegistryInvalidAccount(address account);
     /// @dev An address appears twice in a list that must not repeat.
@@ -197,7 +189,8 @@ contract MemberRegistry {
 
     /**
      * @dev Admits `members` (all Active, ids 1..n in order), then sets the admin set with
-     * `threshold_` and the sealer set. The witness set starts empty.
+     * `threshold_` and the sealer set, with the same eligibility rules as later changes (admins and
+     * sealers: accounts of Admin members). The witness set starts empty.
      *
      * Emits, per member, {MemberAdmitted}, {AccountAdded} for each account and {EncryptionKeySet};
      * then {AdminsChanged} and {SealersChanged}.
@@ -217,50 +210,6 @@ contract MemberRegistry {
     }
 
     // ------------------------------------------------------------------------------------------
-    // Governance
-    // ------------------------------------------------------------------------------------------
-
-    /**
-     * @notice Proposes a change; the proposer's approval counts as the first one.
-     * @dev Callable by admin accounts only ({MemberRegistryNotAdmin} otherwise). `payload` is the ABI encoding
-     * listed for `action` in the contract documentation; it is decoded only when the proposal
-     * executes. If the threshold is already reached (threshold 1) the proposal executes in this
-     * call, and if execution reverts the whole call reverts.
-     *
-     * Emits {ProposalCreated} and {ProposalApproved}; on execution, the action's events followed
-     * by {ProposalExecuted}.
-     */
-    function propose(Action action, bytes calldata payload) external returns (uint256 proposalId) {
-        _checkAdmin(msg.sender);
-        proposalId = ++_proposalCount;
-        Proposal storage p = _proposals[proposalId];
-        p.proposer = msg.sender;
-        p.createdAt = SafeCast.toUint48(block.number);
-        p.action = action;
-        p.epoch = _adminEpoch;
-        p.payload = payload;
-        emit ProposalCreated(proposalId, msg.sender, action, payload);
-        _approve(proposalId, p, msg.sender);
-    }
-
-    /**
-     * @notice Approves a pending proposal; executes it when approvals reach the threshold.
-     * @dev Callable by admin accounts only ({MemberRegistryNotAdmin}), once per admin ({MemberRegistryAlreadyApproved}), on a
-     * proposal that exists ({MemberRegistryUnknownProposal}), has not executed ({MemberRegistryProposalAlreadyExecuted}) and
-     * was created under the current admin set ({MemberRegistryStaleProposal}). If execution reverts the whole
-     * call reverts and the approval is not recorded.
-     *
-     * Emits {ProposalApproved}; on execution, the action's events followed by {ProposalExecuted}.
-     */
-    function approve(uint256 proposalId) external {
-        _checkAdmin(msg.sender);
-        Proposal storage p = _existingProposal(proposalId);
-        if (p.executed) revert MemberRegistryProposalAlreadyExecuted(proposalId);
-        if (p.epoch != _adminEpoch) revert MemberRegistryStaleProposal(proposalId, p.epoch, _adminEpoch);
-        _approve(proposalId, p, msg.sender);
-    }
-
-    // ------------------------------------------------------------------------------------------
     // Views
     // ------------------------------------------------------------------------------------------
 
@@ -272,6 +221,16 @@ contract MemberRegistry {
     /// @notice The member `account` belongs to now, or 0 if none. Anyone may call.
     function memberOf(address account) external view returns (uint256) {
         return _memberOf[account];
+    }
+
+    /**
+     * @notice Kind and status of member `memberId` now; status None for an id no member has.
+     * Anyone may call.
+     * @dev The cheap view for kind checks: it copies no account list, unlike {getMember}.
+     */
+    function memberInfo(uint256 memberId) external view returns (MemberKind kind, Status status) {
+        Member storage m = _members[memberId];
+        return (m.kind, m.status);
     }
 
     /// @notice Member `memberId` ({MemberRegistryUnknownMember} if there is none). Anyone may call.
@@ -294,12 +253,14 @@ contract MemberRegistry {
         return _memberCount;
     }
 
-    /// @notice The current sealer set, in the order it was set. Anyone may call.
+    /// @notice The current sealer set. Anyone may call.
+    /// @dev In the order it was set, except that removing an account moves the last one into its
+    /// place. Governance keeps the set small, and the node reads it whole, so it is not paged.
     function sealers() external view returns (address[] memory) {
         return _sealers.values();
     }
 
-    /// @notice The current witness set, in the order it was set. Anyone may call.
+    /// @notice The current witness set (same order rule as {sealers}). Anyone may call.
     function witnesses() external view returns (address[] memory) {
         return _witnesses.values();
     }
@@ -309,7 +270,7 @@ contract MemberRegistry {
         return _admins.values();
     }
 
-    /// @notice Approvals a proposal needs to execute. Anyone may call.
+    /// @notice Admin members whose approvals a proposal needs to execute. Anyone may call.
     function threshold() external view returns (uint256) {
         return _threshold;
     }
@@ -320,19 +281,14 @@ contract MemberRegistry {
         return _adminEpoch;
     }
 
-    /// @notice Number of proposals ever created; proposal ids are 1..proposalCount(). Anyone may call.
-    function proposalCount() external view returns (uint256) {
-        return _proposalCount;
-    }
-
-    /// @notice Proposal `proposalId` ({MemberRegistryUnknownProposal} if there is none). Anyone may call.
-    function getProposal(uint256 proposalId) external view returns (Proposal memory) {
-        return _existingProposal(proposalId);
-    }
-
-    /// @notice Whether `account` has approved proposal `proposalId`. Anyone may call.
-    function hasApproved(uint256 proposalId, address account) external view returns (bool) {
-        return _approvedBy[proposalId][account];
+    /**
+     * @notice The admin seat of `account`: its member id (0 if `account` is not in the admin set),
+     * the threshold and the admin epoch. Anyone may call.
+     * @dev What {DataSharing} and {Credit} read to count approvals per admin member with the
+     * registry's own admins, threshold and epoch.
+     */
+    function adminOf(address account) external view returns (uint256 memberId, uint256 threshold_, uint64 epoch) {
+        return _adminSeat(account);
     }
 
     /**
@@ -364,6 +320,26 @@ contract MemberRegistry {
     }
 
     // ------------------------------------------------------------------------------------------
+    // Governance (AdminApprovals hooks)
+    // ------------------------------------------------------------------------------------------
+
+    function _adminSeat(
+        address account
+    ) internal view override returns (uint256 memberId, uint256 threshold_, uint64 epoch) {
+        if (_admins.contains(account)) memberId = _memberOf[account];
+        return (memberId, _threshold, _adminEpoch);
+    }
+
+    /// @dev Only the action is checked when proposed; the payload is decoded when it executes.
+    function _checkProposal(uint8 action, bytes calldata) internal pure override {
+        if (action > uint8(type(Action).max)) revert MemberRegistryUnknownAction(action);
+    }
+
+    function _executeProposal(uint256, uint8 action, bytes memory payload) internal override {
+        _execute(Action(action), payload);
+    }
+
+    // ------------------------------------------------------------------------------------------
     // Internals
     // ------------------------------------------------------------------------------------------
 
@@ -373,31 +349,9 @@ contract MemberRegistry {
         }
     }
 
-    function _checkAdmin(address account) private view {
-        if (!_admins.contains(account)) revert MemberRegistryNotAdmin(account);
-    }
-
-    function _existingProposal(uint256 proposalId) private view returns (Proposal storage p) {
-        p = _proposals[proposalId];
-        if (p.proposer == address(0)) revert MemberRegistryUnknownProposal(proposalId);
-    }
-
     function _member(uint256 memberId) private view returns (Member storage) {
         if (memberId == 0 || memberId > _memberCount) revert MemberRegistryUnknownMember(memberId);
         return _members[memberId];
-    }
-
-    function _approve(uint256 proposalId, Proposal storage p, address approver) private {
-        if (_approvedBy[proposalId][approver]) revert MemberRegistryAlreadyApproved(proposalId, approver);
-        _approvedBy[proposalId][approver] = true;
-        uint32 approvals = ++p.approvals;
-        emit ProposalApproved(proposalId, approver, approvals);
-
-        if (approvals >= _threshold) {
-            p.executed = true;
-            _execute(p.action, p.payload);
-            emit ProposalExecuted(proposalId);
-        }
     }
 
     function _execute(Action action, bytes memory payload) private {
@@ -473,6 +427,7 @@ contract MemberRegistry {
             _recordAccount(accounts[i], memberId, m.kind, false);
         }
         emit MemberSuspended(memberId, reason);
+        _dropFromRoles(accounts);
     }
 
     function _reinstateMember(uint256 memberId) private {
@@ -504,6 +459,24 @@ contract MemberRegistry {
         m.accounts.remove(account);
         _recordAccount(account, 0, MemberKind.Department, false);
         emit AccountRemoved(memberId, account);
+        address[] memory removed = new address[](1);
+        removed[0] = account;
+        _dropFromRoles(removed);
+    }
+
+    /// @dev Takes `accounts` out of the sealer and witness sets; emits the new sets that changed.
+    function _dropFromRoles(address[] memory accounts) private {
+        bool sealersChanged;
+        bool witnessesChanged;
+        for (uint256 i = 0; i < accounts.length; ++i) {
+            if (_sealers.remove(accounts[i])) sealersChanged = true;
+            if (_witnesses.remove(accounts[i])) witnessesChanged = true;
+        }
+        if (sealersChanged) {
+            if (_sealers.length() == 0) revert MemberRegistryNoSealers();
+            emit SealersChanged(_sealers.values());
+        }
+        if (witnessesChanged) emit WitnessesChanged(_witnesses.values());
     }
 
     function _setEncryptionKey(uint256 memberId, Member storage m, bytes32 key) private {
@@ -513,26 +486,43 @@ contract MemberRegistry {
 
     function _setSealers(address[] memory list) private {
         if (list.length == 0) revert MemberRegistryNoSealers();
+        _requireEligible(list, MemberKind.Admin);
         _replaceSet(_sealers, list);
         emit SealersChanged(list);
     }
 
     function _setWitnesses(address[] memory list) private {
+        _requireEligible(list, MemberKind.Auditor);
         _replaceSet(_witnesses, list);
         emit WitnessesChanged(list);
     }
 
     function _setAdmins(address[] memory list, uint256 threshold_) private {
-        if (threshold_ == 0 || threshold_ > list.length) revert MemberRegistryInvalidThreshold(threshold_, list.length);
-        ActiveAccountsStorage storage $ = _activeAccounts();
+        _requireEligible(list, MemberKind.Admin);
+        // Count distinct admin members: the threshold counts members, not accounts.
+        uint256[] memory seen = new uint256[](list.length);
+        uint256 adminMembers = 0;
         for (uint256 i = 0; i < list.length; ++i) {
-            if (list[i] == address(0)) revert MemberRegistryInvalidAccount(list[i]);
-            if (!$.active[list[i]]) revert MemberRegistryAdminNotActive(list[i]);
+            uint256 memberId = _memberOf[list[i]];
+            bool counted = false;
+            for (uint256 j = 0; j < adminMembers && !counted; ++j) counted = seen[j] == memberId;
+            if (!counted) seen[adminMembers++] = memberId;
         }
+        if (threshold_ == 0 || threshold_ > adminMembers) revert MemberRegistryInvalidThreshold(threshold_, adminMembers);
         _replaceSet(_admins, list);
         _threshold = threshold_;
-        ++_adminEpoch;
-        emit AdminsChanged(list, threshold_);
+        uint64 epoch = ++_adminEpoch;
+        emit AdminsChanged(list, threshold_, epoch);
+    }
+
+    /// @dev Every account of `list` is non-zero and an account of an Active member of kind `kind`.
+    function _requireEligible(address[] memory list, MemberKind kind) private view {
+        ActiveAccountsStorage storage $ = _activeAccounts();
+        for (uint256 i = 0; i < list.length; ++i) {
+            address a = list[i];
+            if (a == address(0)) revert MemberRegistryInvalidAccount(a);
+            if (!$.active[a] || _members[_memberOf[a]].kind != kind) revert MemberRegistryIneligibleAccount(a, kind);
+        }
     }
 
     /// @dev Replaces the contents of `set` with `list`, keeping its order; rejects zero and repeats.

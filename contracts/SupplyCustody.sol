@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity 0.8.30;
 
+import {MemberGated} from "./MemberGated.sol";
 import {MemberRegistry} from "./MemberRegistry.sol";
 
 /**
@@ -9,9 +10,8 @@ import {MemberRegistry} from "./MemberRegistry.sol";
  * lots, hand-overs between members, losses, consumption and corrections.
  *
  * Actors are members of the {MemberRegistry} given at construction. Every state-changing call is
- * made by an account of an Active member ({SupplyCustodyNotActiveAccount} otherwise) and acts for
- * that member (`memberOf(msg.sender)`), so permission follows membership at the block of the
- * transaction.
+ * made by an account of an Active member and acts for that member, as the registry records it at
+ * the block of the transaction ({MemberGated}; {MemberGated.MemberGatedNotActive} otherwise).
  *
  * Quantities are in the lot's base unit. Every lot keeps, at every step,
  *
@@ -34,26 +34,44 @@ import {MemberRegistry} from "./MemberRegistry.sol";
  *   becomes the holder. {refuse}: the goods go back to the sender, who stays the holder of the
  *   moved lot. A refused child lot is not merged back into its parent: it stays a lot of its own,
  *   held by the sender, who may send or consume it like any other lot.
+ * - {recall}: the sender takes back goods still in transit, as if refused, when the receiver is no
+ *   longer an Active member (it can then neither accept nor refuse), or when the transfer has been
+ *   in transit for longer than {transitTimeout} (7 days): a receiver that has had a week to accept
+ *   or refuse has failed its step, and goods must not stay on nobody's books forever.
  * - {consume}: a Hospital or Charity holder records consumption or distribution to people, with a
  *   document. Warehouses and logistics members are intermediaries: their goods leave only by
  *   transfer or as recorded losses.
  * - {correct}: nothing is rewritten. A correction is a new event that points at an earlier event
- *   of the same lot and moves quantity between `held` and `losses` (a loss found later, or goods
- *   found that were recorded lost), which keeps conservation by construction.
+ *   and moves quantity between `held` and `losses` of that event's lot, which keeps conservation by
+ *   construction. Only the member whose count the corrected event recorded may correct it, only
+ *   while it holds the lot, and only by the quantity that event counted:
+ *   - `Found` (losses back to held) corrects an event that recorded a loss: an acceptance with a
+ *     shortfall, or a `Loss` correction. It is made by the member that recorded that loss (the
+ *     receiver), up to the loss that event recorded less what was already found against it. So a
+ *     later holder can never "find", and then consume, a loss an earlier holder recorded.
+ *   - `Loss` (held to losses) corrects an event that put goods into the holder's count: a
+ *     registration (by the intake charity), an acceptance (by the receiver), a refusal or a recall
+ *     (by the sender, to whom the goods came back; for a refusal that is the other party of the
+ *     transfer), or a `Found` correction (by its author), up to what that event counted less what
+ *     was already corrected as lost against it.
+ *   Sending, splitting and consuming count nothing into anyone's held quantity, so they cannot be
+ *   corrected ({SupplyCustodyEventNotCorrectable}).
  *
  * Only Charity, Warehouse, Logistics and Hospital members hold goods; departments, regulators,
  * auditors and admins cannot be receivers.
  *
  * Every state-changing call takes the next sequential event id, carried by each event it emits and
- * kept in {custodyEvent} so that corrections can point at it.
+ * kept in {getEvent} so that corrections can point at it. Every Solidity event carries the acting
+ * member and the account it used, so the records can be rebuilt from the logs alone.
  */
-contract SupplyCustody {
+contract SupplyCustody is MemberGated {
     /// @dev The state of a transfer; `None` only for ids that do not exist.
     enum TransferStatus {
         None,
         InTransit,
         Accepted,
-        Refused
+        Refused,
+        Recalled
     }
 
     /// @dev Which call produced an event id.
@@ -64,7 +82,8 @@ contract SupplyCustody {
         Accepted,
         Refused,
         Consumed,
-        Corrected
+        Corrected,
+        Recalled
     }
 
     /// @dev What a correction does: `Loss` moves quantity from held to losses, `Found` from losses
@@ -115,16 +134,22 @@ contract SupplyCustody {
         TransferStatus status;
     }
 
-    /// @dev What {custodyEvent} returns: the call behind an event id and the lots it changed.
+    /// @dev What {getEvent} returns: the call behind an event id, the lots it changed and what it
+    /// counted, which bounds the corrections it can take.
     struct EventRecord {
         EventKind kind;
         uint64 at; // block timestamp
         uint256 memberId; // the acting member
-        uint256 lotId; // the lot registered, moved, accepted, refused, consumed or corrected
+        uint256 lotId; // the lot registered, moved, accepted, refused, recalled, consumed or corrected
         uint256 otherLotId; // for a split transfer, the parent lot; otherwise 0
+        uint256 transferId; // Sent, Accepted, Refused, Recalled: the transfer; otherwise 0
+        uint256 refersTo; // Corrected: the corrected event; otherwise 0
+        uint256 added; // quantity this event put into the held quantity of `lotId`
+        uint256 lost; // quantity this event recorded as lost on `lotId`
     }
 
-    MemberRegistry private immutable _registry;
+    /// @dev Goods in transit for longer than this may be recalled by their sender.
+    uint64 private constant TRANSIT_TIMEOUT = 7 days;
 
     mapping(uint256 lotId => Lot) private _lots;
     mapping(uint256 lotId => Intake) private _intakes;
@@ -136,12 +161,19 @@ contract SupplyCustody {
 
     mapping(uint256 eventId => EventRecord) private _events;
     uint256 private _eventCount;
+    // Quantities already corrected against an event: Loss corrections (at most its `added`) and
+    // Found corrections (at most its `lost`).
+    mapping(uint256 eventId => uint256) private _lossCorrected;
+    mapping(uint256 eventId => uint256) private _foundCorrected;
 
+    /// @dev Charity `charityId` registered lot `lotId` through `account`; the donor's receipt code
+    /// is `receiptCode`.
     event LotRegistered(
         uint256 eventId,
         uint256 indexed lotId,
         uint256 indexed charityId,
         bytes32 indexed receiptCode,
+        address account,
         bytes32 itemCode,
         uint256 quantity,
         bytes32 unit,
@@ -150,6 +182,8 @@ contract SupplyCustody {
         string documentsCid,
         uint64 expiry
     );
+    /// @dev Member `memberId` split child lot `childLotId` of `quantity` off `parentLotId` to send it;
+    /// the child has its parent's item, unit, expiry and receipt code. {TransferSent} follows.
     event LotSplit(
         uint256 eventId,
         uint256 indexed parentLotId,
@@ -157,54 +191,76 @@ contract SupplyCustody {
         uint256 indexed memberId,
         uint256 quantity
     );
+    /// @dev Member `fromMemberId` sent `quantity` of lot `lotId` (split off `parentLotId`, or 0 when
+    /// the whole lot moved) to `toMemberId` through `account`.
     event TransferSent(
         uint256 eventId,
         uint256 indexed transferId,
         uint256 indexed lotId,
         uint256 indexed toMemberId,
         uint256 fromMemberId,
+        address account,
+        uint256 parentLotId,
         uint256 quantity
     );
+    /// @dev Receiver `memberId` accepted `received` of the `sent` quantity; `sent - received` is a
+    /// loss of lot `lotId` with `lossReason`. The receiver now holds the lot.
     event TransferAccepted(
         uint256 eventId,
         uint256 indexed transferId,
         uint256 indexed lotId,
         uint256 indexed memberId,
+        address account,
         uint256 sent,
         uint256 received,
         string lossReason
     );
+    /// @dev Receiver `memberId` refused the transfer; `quantity` went back to the sender.
     event TransferRefused(
         uint256 eventId,
         uint256 indexed transferId,
         uint256 indexed lotId,
         uint256 indexed memberId,
+        address account,
         uint256 quantity,
         string reason
     );
+    /// @dev Sender `memberId` took back `quantity` still in transit; `receiverStatus` is the
+    /// receiver's status at that block (Active means the transit timeout had passed).
+    event TransferRecalled(
+        uint256 eventId,
+        uint256 indexed transferId,
+        uint256 indexed lotId,
+        uint256 indexed memberId,
+        address account,
+        uint256 quantity,
+        MemberRegistry.Status receiverStatus,
+        string reason
+    );
+    /// @dev Holder `memberId` recorded `quantity` of lot `lotId` consumed or distributed.
     event LotConsumed(
         uint256 eventId,
         uint256 indexed lotId,
         uint256 indexed memberId,
+        address account,
         uint256 quantity,
         string documentsCid
     );
+    /// @dev Member `memberId` corrected event `correctedEventId` of lot `lotId`: `Loss` moved
+    /// `quantity` from held to losses, `Found` from losses to held.
     event CorrectionRecorded(
         uint256 eventId,
         uint256 indexed correctedEventId,
         uint256 indexed lotId,
         uint256 indexed memberId,
+        address account,
         CorrectionKind kind,
         uint256 quantity,
         string reason
     );
 
-    /// @dev The registry address has no code.
-    error SupplyCustodyInvalidRegistry(address registry);
-    /// @dev `account` is not an account of an Active member.
-    error SupplyCustodyNotActiveAccount(address account);
-    /// @dev Member `memberId`, of kind `kind`, may not do this (register, consume or receive goods).
-    error SupplyCustodyUnauthorizedKind(uint256 memberId, MemberRegistry.MemberKind kind);
+    /// @dev Member `memberId`, of kind `kind`, does not hold goods and cannot receive them.
+    error SupplyCustodyInvalidReceiverKind(uint256 memberId, MemberRegistry.MemberKind kind);
     /// @dev No member has id `memberId`.
     error SupplyCustodyUnknownMember(uint256 memberId);
     /// @dev The receiver `memberId` is not Active.
@@ -219,6 +275,11 @@ contract SupplyCustody {
     error SupplyCustodyNotHolder(uint256 lotId, uint256 memberId);
     /// @dev Member `memberId` is not the receiver of transfer `transferId`.
     error SupplyCustodyNotReceiver(uint256 transferId, uint256 memberId);
+    /// @dev Member `memberId` is not the sender of transfer `transferId`.
+    error SupplyCustodyNotSender(uint256 transferId, uint256 memberId);
+    /// @dev Transfer `transferId` cannot be recalled yet: its receiver is `receiverStatus` (Active),
+    /// and the transit timeout ends at `recallableAt`.
+    error SupplyCustodyRecallTooEarly(uint256 transferId, MemberRegistry.Status receiverStatus, uint64 recallableAt);
     /// @dev Transfer `transferId` is no longer in transit.
     error SupplyCustodyTransferSettled(uint256 transferId, TransferStatus status);
     /// @dev Lot `lotId` is in transit under transfer `transferId`; its holder cannot act on it.
@@ -229,22 +290,21 @@ contract SupplyCustody {
     error SupplyCustodyExceedsHeld(uint256 lotId, uint256 quantity, uint256 held);
     /// @dev `received` is more than the `sent` quantity of transfer `transferId`.
     error SupplyCustodyExceedsSent(uint256 transferId, uint256 received, uint256 sent);
-    /// @dev `quantity` is more than the recorded `losses` of lot `lotId`.
-    error SupplyCustodyExceedsLosses(uint256 lotId, uint256 quantity, uint256 losses);
+    /// @dev `quantity` is more than the `remaining` quantity event `eventId` can still be corrected by.
+    error SupplyCustodyExceedsCorrectable(uint256 eventId, uint256 quantity, uint256 remaining);
     /// @dev Member `memberId` tried to send lot `lotId` to itself.
     error SupplyCustodySelfTransfer(uint256 lotId, uint256 memberId);
     /// @dev The required field `field` is empty (zero or the empty string).
     error SupplyCustodyMissingField(string field);
-    /// @dev Event `eventId` did not change lot `lotId`, so it cannot be corrected on that lot.
-    error SupplyCustodyEventNotOfLot(uint256 eventId, uint256 lotId);
+    /// @dev Event `eventId`, of kind `eventKind`, counted nothing that a `correction` could correct.
+    error SupplyCustodyEventNotCorrectable(uint256 eventId, EventKind eventKind, CorrectionKind correction);
+    /// @dev Member `memberId` is not the member whose count event `eventId` recorded (`party`).
+    error SupplyCustodyNotEventParty(uint256 eventId, uint256 memberId, uint256 party);
     /// @dev Lot `lotId` no longer balances: `original` differs from what is accounted for.
     error SupplyCustodyConservationViolated(uint256 lotId, uint256 original, uint256 accounted);
 
-    /// @dev `registry_` is the consortium's {MemberRegistry}.
-    constructor(MemberRegistry registry_) {
-        if (address(registry_).code.length == 0) revert SupplyCustodyInvalidRegistry(address(registry_));
-        _registry = registry_;
-    }
+    /// @dev `registry_` is the consortium's {MemberRegistry}; it cannot be changed later.
+    constructor(MemberRegistry registry_) MemberGated(registry_) {}
 
     // ------------------------------------------------------------------------------------------
     // Custody
@@ -252,7 +312,7 @@ contract SupplyCustody {
 
     /**
      * @notice Registers a donated lot; the calling Charity member is its intake charity and holder.
-     * @dev Callable by accounts of Active members of kind Charity ({SupplyCustodyUnauthorizedKind}).
+     * @dev Callable by accounts of Active members of kind Charity ({MemberGatedUnauthorizedKind}).
      * `quantity` must be positive ({SupplyCustodyZeroQuantity}); `itemCode`, `unit`,
      * `donorCommitment` and `documentsCid` must not be empty ({SupplyCustodyMissingField});
      * `donorPublicName` may be empty; `expiry` is a unix time or 0 for none.
@@ -268,8 +328,7 @@ contract SupplyCustody {
         string calldata documentsCid,
         uint64 expiry
     ) external returns (uint256 lotId) {
-        uint256 memberId = _actor();
-        _requireKind(memberId, MemberRegistry.MemberKind.Charity, MemberRegistry.MemberKind.Charity);
+        uint256 memberId = _actorOfKind(_kind(MemberRegistry.MemberKind.Charity));
         if (quantity == 0) revert SupplyCustodyZeroQuantity();
         if (itemCode == bytes32(0)) revert SupplyCustodyMissingField("itemCode");
         if (unit == bytes32(0)) revert SupplyCustodyMissingField("unit");
@@ -295,20 +354,21 @@ contract SupplyCustody {
             documentsCid: documentsCid
         });
         _lotIdByReceipt[receiptCode] = lotId;
-        uint256 eventId = _recordEvent(EventKind.Registered, memberId, lotId, 0);
+        EventRecord storage e = _recordEvent(EventKind.Registered, memberId, lotId, 0);
+        e.added = quantity;
         _checkConservation(lotId);
-        _emitRegistered(eventId, lotId);
+        _emitRegistered(_eventCount, lotId);
     }
 
     /**
      * @notice Sends `quantity` of lot `lotId` to member `toMemberId`; the goods are in transit
-     * until the receiver accepts or refuses.
+     * until the receiver accepts or refuses (or the sender recalls them, see {recall}).
      * @dev Callable by accounts of the lot's holder ({SupplyCustodyNotHolder}) while the lot is not
      * itself in transit ({SupplyCustodyLotInTransit}). `quantity` must be positive and at most the
      * held quantity ({SupplyCustodyZeroQuantity}, {SupplyCustodyExceedsHeld}). The receiver must be
      * another ({SupplyCustodySelfTransfer}), existing ({SupplyCustodyUnknownMember}), Active
      * ({SupplyCustodyInactiveReceiver}) member of kind Charity, Warehouse, Logistics or Hospital
-     * ({SupplyCustodyUnauthorizedKind}).
+     * ({SupplyCustodyInvalidReceiverKind}).
      *
      * Sending the whole held quantity moves lot `lotId` itself and `movedLotId == lotId`. Sending
      * a part splits off a new child lot, `movedLotId`, and emits {LotSplit} first.
@@ -320,7 +380,7 @@ contract SupplyCustody {
         uint256 quantity,
         uint256 toMemberId
     ) external returns (uint256 transferId, uint256 movedLotId) {
-        uint256 memberId = _actor();
+        (uint256 memberId, ) = _actor();
         Lot storage l = _heldLot(lotId, memberId);
         if (quantity == 0) revert SupplyCustodyZeroQuantity();
         if (quantity > l.held) revert SupplyCustodyExceedsHeld(lotId, quantity, l.held);
@@ -329,13 +389,12 @@ contract SupplyCustody {
 
         transferId = ++_transferCount;
         uint256 parentLotId;
-        uint256 eventId;
         if (quantity == l.held) {
             movedLotId = lotId;
             l.held = 0;
             l.inTransit = quantity;
             l.pendingTransfer = transferId;
-            eventId = _recordEvent(EventKind.Sent, memberId, lotId, 0);
+            _recordEvent(EventKind.Sent, memberId, lotId, 0).transferId = transferId;
         } else {
             parentLotId = lotId;
             movedLotId = ++_lotCount;
@@ -352,9 +411,9 @@ contract SupplyCustody {
             child.unit = l.unit;
             child.expiry = l.expiry;
             child.receiptCode = l.receiptCode;
-            eventId = _recordEvent(EventKind.Sent, memberId, movedLotId, lotId);
+            _recordEvent(EventKind.Sent, memberId, movedLotId, lotId).transferId = transferId;
             _checkConservation(lotId);
-            emit LotSplit(eventId, lotId, movedLotId, memberId, quantity);
+            emit LotSplit(_eventCount, lotId, movedLotId, memberId, quantity);
         }
         _transfers[transferId] = Transfer({
             lotId: movedLotId,
@@ -368,7 +427,7 @@ contract SupplyCustody {
             status: TransferStatus.InTransit
         });
         _checkConservation(movedLotId);
-        emit TransferSent(eventId, transferId, movedLotId, toMemberId, memberId, quantity);
+        emit TransferSent(_eventCount, transferId, movedLotId, toMemberId, memberId, msg.sender, parentLotId, quantity);
     }
 
     /**
@@ -382,7 +441,7 @@ contract SupplyCustody {
      * Emits {TransferAccepted}.
      */
     function accept(uint256 transferId, uint256 receivedQuantity, string calldata lossReason) external {
-        uint256 memberId = _actor();
+        (uint256 memberId, ) = _actor();
         Transfer storage t = _pendingTransferTo(transferId, memberId);
         uint256 sent = t.quantity;
         if (receivedQuantity > sent) revert SupplyCustodyExceedsSent(transferId, receivedQuantity, sent);
@@ -398,9 +457,12 @@ contract SupplyCustody {
         t.received = receivedQuantity;
         t.settledAt = uint64(block.timestamp);
         t.status = TransferStatus.Accepted;
-        uint256 eventId = _recordEvent(EventKind.Accepted, memberId, lotId, 0);
+        EventRecord storage e = _recordEvent(EventKind.Accepted, memberId, lotId, 0);
+        e.transferId = transferId;
+        e.added = receivedQuantity;
+        e.lost = sent - receivedQuantity;
         _checkConservation(lotId);
-        emit TransferAccepted(eventId, transferId, lotId, memberId, sent, receivedQuantity, lossReason);
+        emit TransferAccepted(_eventCount, transferId, lotId, memberId, msg.sender, sent, receivedQuantity, lossReason);
     }
 
     /**
@@ -413,21 +475,38 @@ contract SupplyCustody {
      * Emits {TransferRefused}.
      */
     function refuse(uint256 transferId, string calldata reason) external {
-        uint256 memberId = _actor();
+        (uint256 memberId, ) = _actor();
         Transfer storage t = _pendingTransferTo(transferId, memberId);
         if (bytes(reason).length == 0) revert SupplyCustodyMissingField("reason");
+        (uint256 lotId, uint256 quantity) = _returnToSender(transferId, t, TransferStatus.Refused, EventKind.Refused, memberId);
+        emit TransferRefused(_eventCount, transferId, lotId, memberId, msg.sender, quantity, reason);
+    }
 
-        uint256 lotId = t.lotId;
-        uint256 quantity = t.quantity;
-        Lot storage l = _lots[lotId];
-        l.inTransit -= quantity;
-        l.held += quantity;
-        l.pendingTransfer = 0;
-        t.settledAt = uint64(block.timestamp);
-        t.status = TransferStatus.Refused;
-        uint256 eventId = _recordEvent(EventKind.Refused, memberId, lotId, 0);
-        _checkConservation(lotId);
-        emit TransferRefused(eventId, transferId, lotId, memberId, quantity, reason);
+    /**
+     * @notice Takes back goods still in transit under transfer `transferId`, as if the receiver had
+     * refused them: the whole sent quantity returns to the sender, who stays the holder.
+     * @dev Callable by accounts of the transfer's sender ({SupplyCustodyNotSender}) while it is in
+     * transit ({SupplyCustodyUnknownTransfer}, {SupplyCustodyTransferSettled}), with a non-empty
+     * `reason` ({SupplyCustodyMissingField}), and only when the receiver is no longer an Active
+     * member at this block, or when more than {transitTimeout} seconds have passed since it was sent
+     * ({SupplyCustodyRecallTooEarly} otherwise).
+     *
+     * Emits {TransferRecalled}.
+     */
+    function recall(uint256 transferId, string calldata reason) external {
+        (uint256 memberId, ) = _actor();
+        Transfer storage t = _transfers[transferId];
+        if (t.status == TransferStatus.None) revert SupplyCustodyUnknownTransfer(transferId);
+        if (t.fromMemberId != memberId) revert SupplyCustodyNotSender(transferId, memberId);
+        if (t.status != TransferStatus.InTransit) revert SupplyCustodyTransferSettled(transferId, t.status);
+        if (bytes(reason).length == 0) revert SupplyCustodyMissingField("reason");
+        (, MemberRegistry.Status receiverStatus) = _memberInfo(t.toMemberId);
+        uint64 recallableAt = t.sentAt + TRANSIT_TIMEOUT;
+        if (receiverStatus == MemberRegistry.Status.Active && block.timestamp <= recallableAt) {
+            revert SupplyCustodyRecallTooEarly(transferId, receiverStatus, recallableAt);
+        }
+        (uint256 lotId, uint256 quantity) = _returnToSender(transferId, t, TransferStatus.Recalled, EventKind.Recalled, memberId);
+        emit TransferRecalled(_eventCount, transferId, lotId, memberId, msg.sender, quantity, receiverStatus, reason);
     }
 
     /**
@@ -435,67 +514,64 @@ contract SupplyCustody {
      * the document that proves it.
      * @dev Callable by accounts of the lot's holder ({SupplyCustodyNotHolder}) while the lot is not
      * in transit ({SupplyCustodyLotInTransit}), and only if the holder is a Hospital or a Charity
-     * ({SupplyCustodyUnauthorizedKind}). `quantity` must be positive and at most the held quantity
+     * ({MemberGatedUnauthorizedKind}). `quantity` must be positive and at most the held quantity
      * ({SupplyCustodyZeroQuantity}, {SupplyCustodyExceedsHeld}); `documentsCid` must not be empty
      * ({SupplyCustodyMissingField}).
      *
      * Emits {LotConsumed}.
      */
     function consume(uint256 lotId, uint256 quantity, string calldata documentsCid) external {
-        uint256 memberId = _actor();
+        uint256 memberId = _actorOfKind(
+            _kind(MemberRegistry.MemberKind.Hospital) | _kind(MemberRegistry.MemberKind.Charity)
+        );
         Lot storage l = _heldLot(lotId, memberId);
-        _requireKind(memberId, MemberRegistry.MemberKind.Hospital, MemberRegistry.MemberKind.Charity);
         if (quantity == 0) revert SupplyCustodyZeroQuantity();
         if (quantity > l.held) revert SupplyCustodyExceedsHeld(lotId, quantity, l.held);
         if (bytes(documentsCid).length == 0) revert SupplyCustodyMissingField("documentsCid");
 
         l.held -= quantity;
         l.consumed += quantity;
-        uint256 eventId = _recordEvent(EventKind.Consumed, memberId, lotId, 0);
+        _recordEvent(EventKind.Consumed, memberId, lotId, 0);
         _checkConservation(lotId);
-        emit LotConsumed(eventId, lotId, memberId, quantity, documentsCid);
+        emit LotConsumed(_eventCount, lotId, memberId, msg.sender, quantity, documentsCid);
     }
 
     /**
-     * @notice Corrects an earlier event of lot `lotId` by a new event: `Loss` moves `quantity` from
-     * held to losses (goods found missing), `Found` moves it from losses back to held (goods
-     * recorded lost that turned up). The corrected event is not changed.
-     * @dev Callable by accounts of the lot's holder ({SupplyCustodyNotHolder}) while the lot is not
-     * in transit ({SupplyCustodyLotInTransit}). `eventId` must exist ({SupplyCustodyUnknownEvent})
-     * and must have changed lot `lotId` ({SupplyCustodyEventNotOfLot}); `quantity` must be positive
-     * ({SupplyCustodyZeroQuantity}) and at most the held quantity for `Loss`
-     * ({SupplyCustodyExceedsHeld}) or the recorded losses for `Found`
-     * ({SupplyCustodyExceedsLosses}); `reason` must not be empty ({SupplyCustodyMissingField}).
+     * @notice Corrects event `eventId` by a new event on its lot: `Loss` moves `quantity` from held
+     * to losses (goods counted in that were not there), `Found` moves it from losses back to held
+     * (goods that event recorded lost turned up). The corrected event is not changed.
+     * @dev The rules are in the contract documentation. Reverts with {SupplyCustodyUnknownEvent};
+     * {SupplyCustodyEventNotCorrectable} when the event counted nothing the correction could correct
+     * (Found needs a recorded loss, Loss needs goods counted in); {SupplyCustodyNotEventParty} when
+     * the caller's member is not the one whose count the event recorded; {SupplyCustodyNotHolder} or
+     * {SupplyCustodyLotInTransit} unless it holds the lot and the lot is not in transit;
+     * {SupplyCustodyZeroQuantity}; {SupplyCustodyExceedsCorrectable} beyond what is left of the
+     * event's count; {SupplyCustodyExceedsHeld} for a Loss beyond the held quantity; and
+     * {SupplyCustodyMissingField} for an empty `reason`.
      *
      * Emits {CorrectionRecorded}.
      */
-    function correct(
-        uint256 eventId,
-        uint256 lotId,
-        CorrectionKind kind,
-        uint256 quantity,
-        string calldata reason
-    ) external {
-        uint256 memberId = _actor();
-        if (eventId == 0 || eventId > _eventCount) revert SupplyCustodyUnknownEvent(eventId);
-        Lot storage l = _heldLot(lotId, memberId);
-        EventRecord storage wrong = _events[eventId];
-        if (wrong.lotId != lotId && wrong.otherLotId != lotId) revert SupplyCustodyEventNotOfLot(eventId, lotId);
-        if (quantity == 0) revert SupplyCustodyZeroQuantity();
+    function correct(uint256 eventId, CorrectionKind kind, uint256 quantity, string calldata reason) external {
+        (uint256 memberId, ) = _actor();
+        uint256 lotId = _checkCorrection(eventId, kind, quantity, memberId);
         if (bytes(reason).length == 0) revert SupplyCustodyMissingField("reason");
 
+        Lot storage l = _lots[lotId];
+        EventRecord storage correction = _recordEvent(EventKind.Corrected, memberId, lotId, 0);
+        correction.refersTo = eventId;
         if (kind == CorrectionKind.Loss) {
-            if (quantity > l.held) revert SupplyCustodyExceedsHeld(lotId, quantity, l.held);
             l.held -= quantity;
             l.losses += quantity;
+            _lossCorrected[eventId] += quantity;
+            correction.lost = quantity;
         } else {
-            if (quantity > l.losses) revert SupplyCustodyExceedsLosses(lotId, quantity, l.losses);
             l.losses -= quantity;
             l.held += quantity;
+            _foundCorrected[eventId] += quantity;
+            correction.added = quantity;
         }
-        uint256 correctionId = _recordEvent(EventKind.Corrected, memberId, lotId, 0);
         _checkConservation(lotId);
-        emit CorrectionRecorded(correctionId, eventId, lotId, memberId, kind, quantity, reason);
+        emit CorrectionRecorded(_eventCount, eventId, lotId, memberId, msg.sender, kind, quantity, reason);
     }
 
     // ------------------------------------------------------------------------------------------
@@ -534,6 +610,24 @@ contract SupplyCustody {
         return _events[eventId];
     }
 
+    /**
+     * @notice How much of event `eventId`'s count has been corrected: `lossCorrected` by Loss
+     * corrections (at most its `added`), `foundCorrected` by Found corrections (at most its
+     * `lost`). Anyone may call.
+     * @dev Reverts with {SupplyCustodyUnknownEvent}. The same sums follow from the
+     * {CorrectionRecorded} logs.
+     */
+    function correctedOf(uint256 eventId) external view returns (uint256 lossCorrected, uint256 foundCorrected) {
+        if (eventId == 0 || eventId > _eventCount) revert SupplyCustodyUnknownEvent(eventId);
+        return (_lossCorrected[eventId], _foundCorrected[eventId]);
+    }
+
+    /// @notice Seconds after `sentAt` from which the sender may recall goods from an Active
+    /// receiver that has neither accepted nor refused them (7 days). Anyone may call.
+    function transitTimeout() external pure returns (uint64) {
+        return TRANSIT_TIMEOUT;
+    }
+
     /// @notice Number of lots ever created (registered or split off); ids are 1..lotCount().
     /// Anyone may call.
     function lotCount() external view returns (uint256) {
@@ -550,37 +644,56 @@ contract SupplyCustody {
         return _eventCount;
     }
 
-    /// @notice The member registry that decides who may act. Anyone may call.
-    function registry() external view returns (MemberRegistry) {
-        return _registry;
-    }
-
     // ------------------------------------------------------------------------------------------
     // Internals
     // ------------------------------------------------------------------------------------------
 
-    /// @dev The member the sender acts for; the sender must be an account of an Active member.
-    function _actor() private view returns (uint256) {
-        if (!_registry.isActiveAccount(msg.sender)) revert SupplyCustodyNotActiveAccount(msg.sender);
-        return _registry.memberOf(msg.sender);
-    }
-
-    function _requireKind(uint256 memberId, MemberRegistry.MemberKind a, MemberRegistry.MemberKind b) private view {
-        MemberRegistry.MemberKind kind = _registry.getMember(memberId).kind;
-        if (kind != a && kind != b) revert SupplyCustodyUnauthorizedKind(memberId, kind);
-    }
-
     /// @dev Goods may be sent only to an existing, Active member that holds goods.
     function _checkReceiver(uint256 memberId) private view {
-        if (memberId == 0 || memberId > _registry.memberCount()) revert SupplyCustodyUnknownMember(memberId);
-        MemberRegistry.MemberView memory m = _registry.getMember(memberId);
-        if (m.status != MemberRegistry.Status.Active) revert SupplyCustodyInactiveReceiver(memberId, m.status);
-        if (
-            m.kind != MemberRegistry.MemberKind.Charity &&
-            m.kind != MemberRegistry.MemberKind.Warehouse &&
-            m.kind != MemberRegistry.MemberKind.Logistics &&
-            m.kind != MemberRegistry.MemberKind.Hospital
-        ) revert SupplyCustodyUnauthorizedKind(memberId, m.kind);
+        (MemberRegistry.MemberKind kind, MemberRegistry.Status status) = _memberInfo(memberId);
+        if (status == MemberRegistry.Status.None) revert SupplyCustodyUnknownMember(memberId);
+        if (status != MemberRegistry.Status.Active) revert SupplyCustodyInactiveReceiver(memberId, status);
+        uint256 holders = _kind(MemberRegistry.MemberKind.Charity) |
+            _kind(MemberRegistry.MemberKind.Warehouse) |
+            _kind(MemberRegistry.MemberKind.Logistics) |
+            _kind(MemberRegistry.MemberKind.Hospital);
+        if (!_isKind(kind, holders)) revert SupplyCustodyInvalidReceiverKind(memberId, kind);
+    }
+
+    /// @dev {correct}'s checks, in the order its documentation lists the errors; returns the lot.
+    function _checkCorrection(
+        uint256 eventId,
+        CorrectionKind kind,
+        uint256 quantity,
+        uint256 memberId
+    ) private view returns (uint256 lotId) {
+        if (eventId == 0 || eventId > _eventCount) revert SupplyCustodyUnknownEvent(eventId);
+        EventRecord storage wrong = _events[eventId];
+        uint256 remaining;
+        if (kind == CorrectionKind.Found) {
+            if (wrong.lost == 0) revert SupplyCustodyEventNotCorrectable(eventId, wrong.kind, kind);
+            remaining = wrong.lost - _foundCorrected[eventId];
+        } else {
+            if (wrong.added == 0) revert SupplyCustodyEventNotCorrectable(eventId, wrong.kind, kind);
+            remaining = wrong.added - _lossCorrected[eventId];
+        }
+        uint256 party = _countedFor(wrong, kind);
+        if (party != memberId) revert SupplyCustodyNotEventParty(eventId, memberId, party);
+        lotId = wrong.lotId;
+        Lot storage l = _heldLot(lotId, memberId);
+        if (quantity == 0) revert SupplyCustodyZeroQuantity();
+        if (quantity > remaining) revert SupplyCustodyExceedsCorrectable(eventId, quantity, remaining);
+        if (kind == CorrectionKind.Loss && quantity > l.held) revert SupplyCustodyExceedsHeld(lotId, quantity, l.held);
+    }
+
+    /**
+     * @dev The member whose count event `e` recorded, for a correction of kind `kind`: the one that
+     * recorded the loss (Found), or the one whose held quantity the event increased (Loss): the
+     * sender for a refusal, the acting member otherwise.
+     */
+    function _countedFor(EventRecord storage e, CorrectionKind kind) private view returns (uint256) {
+        if (kind == CorrectionKind.Loss && e.kind == EventKind.Refused) return _transfers[e.transferId].fromMemberId;
+        return e.memberId;
     }
 
     function _existingLot(uint256 lotId) private view returns (Lot storage l) {
@@ -603,20 +716,41 @@ contract SupplyCustody {
         if (t.status != TransferStatus.InTransit) revert SupplyCustodyTransferSettled(transferId, t.status);
     }
 
+    /// @dev Settles transfer `t` by returning its goods to the sender (refusal or recall).
+    function _returnToSender(
+        uint256 transferId,
+        Transfer storage t,
+        TransferStatus status,
+        EventKind kind,
+        uint256 memberId
+    ) private returns (uint256 lotId, uint256 quantity) {
+        lotId = t.lotId;
+        quantity = t.quantity;
+        Lot storage l = _lots[lotId];
+        l.inTransit -= quantity;
+        l.held += quantity;
+        l.pendingTransfer = 0;
+        t.settledAt = uint64(block.timestamp);
+        t.status = status;
+        EventRecord storage e = _recordEvent(kind, memberId, lotId, 0);
+        e.transferId = transferId;
+        e.added = quantity;
+        _checkConservation(lotId);
+    }
+
+    /// @dev Takes the next event id (`_eventCount` afterwards) and records who did what to which lot.
     function _recordEvent(
         EventKind kind,
         uint256 memberId,
         uint256 lotId,
         uint256 otherLotId
-    ) private returns (uint256 eventId) {
-        eventId = ++_eventCount;
-        _events[eventId] = EventRecord({
-            kind: kind,
-            at: uint64(block.timestamp),
-            memberId: memberId,
-            lotId: lotId,
-            otherLotId: otherLotId
-        });
+    ) private returns (EventRecord storage e) {
+        e = _events[++_eventCount];
+        e.kind = kind;
+        e.at = uint64(block.timestamp);
+        e.memberId = memberId;
+        e.lotId = lotId;
+        e.otherLotId = otherLotId;
     }
 
     /// @dev original == held + inTransit + consumed + losses + childOriginals, after every change.
@@ -635,6 +769,7 @@ contract SupplyCustody {
             lotId,
             i.charityId,
             l.receiptCode,
+            msg.sender,
             l.itemCode,
             l.original,
             l.unit,

@@ -2,7 +2,10 @@
 
 The document names the chain id, the initial gas limit and timestamp, plain account allocations,
 and the member registry deployed at genesis with its constructor arguments (members, admins and
-threshold, sealers). The registry's creation code is part of the document, so a genesis file fully
+threshold, sealers). The registry's role rules are checked here too, naming the field: admins and
+sealers are accounts of members of kind ``admin``, and the threshold counts distinct admin members.
+Member kinds and levels are the contract's enum names in lower case, read from the compiler's
+manifest (``contract_enum``). The registry's creation code is part of the document, so a genesis file fully
 determines the genesis state without the contract artifacts; the node runs that creation code
 once, at a fixed address, when it builds the genesis state.
 
@@ -49,11 +52,25 @@ DEFAULT_REGISTRY_ADDRESS = to_canonical_address("0x00000000000000000000000000000
 #: The deployer address used for the genesis creation message (no key exists for it).
 GENESIS_DEPLOYER = to_canonical_address("0x00000000000000000000000000000000c1700000")
 
-#: Contract enum order (contracts/MemberRegistry.sol ``MemberKind`` and ``Level``).
-MEMBER_KINDS = (
-    "department", "charity", "warehouse", "logistics", "hospital", "regulator", "auditor", "admin",
-)
-LEVELS = ("city", "district", "street")
+#: The compiler's manifest: besides hashes and settings it lists the member names of every enum the
+#: contracts define, read from the Solidity AST by ``scripts/compile.mjs``.
+MANIFEST = Path(__file__).resolve().parents[1] / "contracts" / "artifacts" / "manifest.json"
+
+
+def contract_enum(qualified_name: str, manifest: Path = MANIFEST) -> tuple[str, ...]:
+    """Member names of a contract enum (``"MemberRegistry.MemberKind"``), in declaration order, so
+    that name ``i`` is the enum's numeric value ``i``. Read from the manifest, never copied here."""
+    try:
+        enums = json.loads(manifest.read_text())["enums"]
+        return tuple(str(name) for name in enums[qualified_name])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise GenesisError(f"cannot read enum {qualified_name} from {manifest}: {exc!r}") from exc
+
+
+#: Genesis documents spell kinds and levels in lower case ("department", "city"); the numeric value
+#: is the position in the contract's ``MemberKind`` and ``Level`` enums.
+MEMBER_KINDS = tuple(name.lower() for name in contract_enum("MemberRegistry.MemberKind"))
+LEVELS = tuple(name.lower() for name in contract_enum("MemberRegistry.Level"))
 
 
 @dataclass(frozen=True)
@@ -213,11 +230,20 @@ def parse_genesis(doc: Any) -> Genesis:
     if not 1 <= threshold <= len(admins):
         raise GenesisError(
             f"genesis.registry.threshold: {threshold} is not between 1 and {len(admins)} admins")
-    member_accounts = {a for m in members for a in m.accounts}
-    for admin in admins:
-        if admin not in member_accounts:
-            raise GenesisError(
-                f"genesis.registry.admins: {to_checksum_address(admin)} is not an account of any member")
+    # The registry's own rules, checked here so that a bad document fails with the field's name
+    # rather than as a reverted constructor: admins and sealers are accounts of admin-kind members,
+    # and the threshold counts distinct admin members.
+    kind_of = {a: m.kind for m in members for a in m.accounts}
+    member_of = {a: i for i, m in enumerate(members) for a in m.accounts}
+    for role, accounts in (("admins", admins), ("sealers", sealers)):
+        for account in accounts:
+            if kind_of.get(account) != "admin":
+                raise GenesisError(f"genesis.registry.{role}: {to_checksum_address(account)} is not an "
+                                   "account of a member of kind admin")
+    admin_members = len({member_of[a] for a in admins})
+    if threshold > admin_members:
+        raise GenesisError(f"genesis.registry.threshold: {threshold} is more than the {admin_members} "
+                           "distinct admin members")
     registry = RegistryGenesis(
         address=_address(reg.get("address", to_checksum_address(DEFAULT_REGISTRY_ADDRESS)),
                          "genesis.registry.address"),

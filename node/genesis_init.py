@@ -35,7 +35,9 @@ DEV_WARNING = (
     "on a chain that holds real records."
 )
 
-#: The development consortium: (name, kind, level, is_admin).
+#: The development consortium: (name, kind, level, is_admin). The sealer key is a second account of
+#: the first member (an admin-kind member: sealers must be accounts of Admin members), kept out of
+#: the admin set so that it holds no governance power.
 DEV_MEMBERS: tuple[tuple[str, str, str, bool], ...] = (
     ("Municipal Big Data Bureau (consortium admin)", "admin", "city", True),
     ("Municipal Audit Bureau (consortium admin)", "admin", "city", True),
@@ -49,6 +51,8 @@ DEV_MEMBERS: tuple[tuple[str, str, str, bool], ...] = (
     ("Market Supervision Administration", "regulator", "city", False),
     ("Independent Audit NGO", "auditor", "city", False),
 )
+#: Index in DEV_MEMBERS of the member whose second account is the sealer key.
+DEV_SEALER_MEMBER = 0
 
 
 #: Domain contracts deployed at genesis after the registry, each constructed with the registry's
@@ -118,11 +122,13 @@ def dev_genesis(
     admins: list[Address] = []
     key_entries: list[dict[str, Any]] = []
     admin_entries: list[dict[str, Any]] = []
-    for name, kind, level, is_admin in DEV_MEMBERS:
+    sealer_address = Address(sealer.public_key.to_canonical_address())
+    for index, (name, kind, level, is_admin) in enumerate(DEV_MEMBERS):
         key = keys.PrivateKey(secret())
         enc_private, enc_public = _x25519(secret())
         address = Address(key.public_key.to_canonical_address())
-        members.append(GenesisMember(name=name, kind=kind, level=level, accounts=(address,),
+        accounts = (address, sealer_address) if index == DEV_SEALER_MEMBER else (address,)
+        members.append(GenesisMember(name=name, kind=kind, level=level, accounts=accounts,
                                      encryption_key=enc_public))
         entry = {
             "name": name, "kind": kind, "level": level,
@@ -142,7 +148,7 @@ def dev_genesis(
         members=tuple(members),
         admins=tuple(admins),
         threshold=2,
-        sealers=(Address(sealer.public_key.to_canonical_address()),),
+        sealers=(sealer_address,),
     )
     genesis = Genesis(
         chain_id=DEV_CHAIN_ID,
@@ -157,9 +163,9 @@ def dev_genesis(
     dev_keys = {
         "warning": DEV_WARNING,
         "chainId": DEV_CHAIN_ID,
-        "sealer": {"name": "Development sealer", "kind": "sealer",
-                   "address": to_checksum_address(sealer.public_key.to_canonical_address()),
-                   "private_key": sealer.to_hex()},
+        "sealer": {"name": "Development sealer", "kind": DEV_MEMBERS[DEV_SEALER_MEMBER][1],
+                   "member": DEV_MEMBERS[DEV_SEALER_MEMBER][0],
+                   "address": to_checksum_address(sealer_address), "private_key": sealer.to_hex()},
         "admins": admin_entries,
         "members": key_entries,
     }
@@ -172,7 +178,9 @@ def consortium_genesis(consortium: Path, artifacts_dir: Path) -> Genesis:
 
     ``consortium.json``: ``{"chainId", "gasLimit"?, "threshold", "admins": [acct], "sealers": [acct],
     "members": [{"name", "kind", "level", "accounts": [acct], "encryptionKey"?}]}`` where ``acct`` is
-    an address or ``{"keystore": "path/to/keystore.json"}``.
+    an address or ``{"keystore": "path/to/keystore.json"}``. Admin and sealer accounts must be
+    accounts of members of kind ``admin`` (a sealer key is best a separate account of such a member,
+    not in the admin set), and the threshold may not exceed the number of distinct admin members.
     """
     try:
         doc = json.loads(consortium.read_text())

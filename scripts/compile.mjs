@@ -9,6 +9,9 @@
 // Output is deterministic: source unit names are repository-relative ("contracts/X.sol",
 // "@openzeppelin/contracts/..."), never absolute paths, and every JSON file is written with sorted
 // keys, 2-space indent and a trailing newline.
+//
+// The manifest also lists the member names of every enum our sources define ("enums"), so Python
+// reads them from here instead of keeping a copy that could drift from the Solidity.
 
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
@@ -134,6 +137,26 @@ function sha256(bytes) {
   return createHash('sha256').update(bytes).digest('hex');
 }
 
+/**
+ * Every enum defined in one of our source units, by qualified name ("Contract.Enum", or "Enum" at
+ * file level), with its member names in declaration order: member i has the numeric value i in the
+ * ABI. Python code (node/genesis.py, the contract drivers) reads these lists from the manifest
+ * rather than copying them, so an enum is written once, in Solidity.
+ */
+function enumsOf(ast) {
+  const out = {};
+  const record = (node, prefix) => {
+    if (node.nodeType === 'EnumDefinition') out[prefix + node.name] = node.members.map((m) => m.name);
+  };
+  for (const node of ast?.nodes ?? []) {
+    record(node, '');
+    if (node.nodeType === 'ContractDefinition') {
+      for (const inner of node.nodes ?? []) record(inner, `${node.name}.`);
+    }
+  }
+  return out;
+}
+
 /** Names of concrete (non-abstract) contracts defined in a source unit's AST. */
 function concreteContracts(ast) {
   const names = new Set();
@@ -171,7 +194,12 @@ function main() {
 
   const artifacts = new Map();
   const contractsIndex = {};
+  const enums = {};
   for (const unit of ours) {
+    for (const [name, members] of Object.entries(enumsOf(output.sources?.[unit]?.ast))) {
+      if (name in enums) die(`enum ${name} is defined twice`);
+      enums[name] = members;
+    }
     const concrete = concreteContracts(output.sources?.[unit]?.ast);
     const compiled = output.contracts?.[unit] ?? {};
     for (const name of Object.keys(compiled).sort()) {
@@ -215,6 +243,7 @@ function main() {
     settings: SETTINGS,
     sources: usedSources,
     contracts: contractsIndex,
+    enums,
   };
 
   fs.mkdirSync(out, { recursive: true });

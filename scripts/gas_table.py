@@ -28,47 +28,61 @@ import tempfile  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-# The in-process drivers of the contract tests (tests/contracts/) are the tested way to drive the
-# contracts; this script reuses them rather than keeping a second copy that could drift. They import
-# each other as top-level modules (``conftest``, ``helpers``, ``test_*``), the way pytest puts them on
-# sys.path, so the same three directories go on it here.
-for _path in (ROOT / "tests" / "contracts", ROOT / "tests", ROOT):
-    sys.path.insert(0, str(_path))
+# The contracts are driven by scripts/contract_driver.py, the module the contract tests use too;
+# nothing is imported from tests/.
+sys.path.insert(0, str(ROOT))
 
-from eth_abi import encode as abi_encode  # noqa: E402
 from eth_utils import keccak  # noqa: E402
 
-from conftest import DevNet, artifact, make_devnet  # noqa: E402
-from helpers import (  # noqa: E402
+from scripts.contract_driver import (  # noqa: E402
+    ADMIT,
+    COMMIT,
+    CREDIT,
+    CUSTODY,
+    DATA,
+    ENTRY_REF,
+    EXPIRY,
+    MASK,
+    MEMBER_AND_ACCOUNT,
+    PAYLOAD_CID,
+    PCS,
     RECORDER,
     REGISTRY,
+    SCHEMA_CID,
+    SUBJECT_A,
     Action,
+    Category,
+    Classification,
     ContractAbi,
+    CorrectionKind,
+    CreditAction,
+    CreditEnv,
+    DevNet,
     Ledger,
+    MemberKind,
+    PositionalTree,
+    RestrictedContent,
     Sent,
+    Sharing,
+    SharingAction,
     Signer,
-    contract_address,
+    World,
+    b18,
+    batch_leaves,
+    batch_ref,
     deploy_recorder,
+    entry_ref,
+    issuer_change,
+    leaf_hash,
+    make_devnet,
     payload,
+    record,
+    restricted_commitment,
 )
 from node.errors import ExecutionReverted  # noqa: E402
-from node.genesis import LEVELS, MEMBER_KINDS  # noqa: E402
-from test_credit import (  # noqa: E402
-    CREDIT,
-    SUBJECT_A,
-    Category,
-    Env,
-    MerkleTree,
-    batch_leaves,
-    entry_args,
-    leaf_hash,
-)
-from test_data_sharing import DATA, PAYLOAD_CID, SCHEMA_CID, Classification, Sharing  # noqa: E402
-from test_member_registry import ADMIT, MEMBER_AND_ACCOUNT  # noqa: E402
-from test_supply_custody import COMMIT, CUSTODY, EXPIRY, MASK, PCS, CorrectionKind, World  # noqa: E402
+from node.genesis import LEVELS  # noqa: E402
 
 README = ROOT / "contracts" / "README.md"
 MANIFEST = ROOT / "contracts" / "artifacts" / "manifest.json"
@@ -147,7 +161,7 @@ def member_registry(devnet: DevNet) -> list[Row]:
     proposer, approver = ledger.admins[0], ledger.admins[1]  # threshold 2 on the devnet
     t = Table("MemberRegistry", ledger, REGISTRY)
 
-    def executing_approval(operation: str, action: Action, body: bytes) -> Sent:
+    def executing_approval(operation: str, action: int, body: bytes) -> Sent:
         proposal_id, _ = ledger.propose(proposer, action, body)
         sent = t.measure(operation, ledger.approve(approver, proposal_id))
         if not any(e.name == "ProposalExecuted" for e in sent.events):
@@ -155,28 +169,33 @@ def member_registry(devnet: DevNet) -> list[Row]:
         return sent
 
     account, second = Signer.fresh("gas table member"), Signer.fresh("gas table second key")
-    admit = payload(ADMIT, "District 3 Food Bank", MEMBER_KINDS.index("charity"), LEVELS.index("street"),
+    admit = payload(ADMIT, "District 3 Food Bank", int(MemberKind.Charity), LEVELS.index("street"),
                     [account.address], keccak(text="x25519 public key of the food bank"))
     proposed = t.measure("propose AdmitMember (with the proposer's approval)",
                          ledger.send(proposer, ledger.registry, REGISTRY.encode("propose", int(Action.AdmitMember), admit)))
-    admitted = t.measure("approve AdmitMember (second approval, executes)",
+    admitted = t.measure("approveProposal AdmitMember (second approval, executes)",
                          ledger.approve(approver, arg(proposed, "ProposalCreated", "proposalId")))
     if not any(e.name == "ProposalExecuted" for e in admitted.events):
-        raise GasTableError("approve AdmitMember", "the approval did not execute the proposal")
+        raise GasTableError("approveProposal AdmitMember", "the approval did not execute the proposal")
     member_id = arg(admitted, "MemberAdmitted", "memberId")
 
-    executing_approval("approve SuspendMember (executes)", Action.SuspendMember,
+    executing_approval("approveProposal SuspendMember (executes)", Action.SuspendMember,
                        payload(["uint256", "string"], member_id, "audit finding 2025-17"))
-    executing_approval("approve ReinstateMember (executes)", Action.ReinstateMember, payload(["uint256"], member_id))
-    executing_approval("approve AddAccount (executes)", Action.AddAccount,
+    executing_approval("approveProposal ReinstateMember (executes)", Action.ReinstateMember,
+                       payload(["uint256"], member_id))
+    executing_approval("approveProposal AddAccount (executes)", Action.AddAccount,
                        payload(MEMBER_AND_ACCOUNT, member_id, second.address))
-    executing_approval("approve RemoveAccount (executes)", Action.RemoveAccount,
+    executing_approval("approveProposal RemoveAccount (executes)", Action.RemoveAccount,
                        payload(MEMBER_AND_ACCOUNT, member_id, second.address))
-    executing_approval("approve SetEncryptionKey (executes)", Action.SetEncryptionKey,
+    executing_approval("approveProposal SetEncryptionKey (executes)", Action.SetEncryptionKey,
                        payload(["uint256", "bytes32"], member_id, keccak(text="rotated x25519 key")))
-    # Last: from the next block on, only the new sealer may seal on this ledger.
+    executing_approval("approveProposal SetWitnesses (executes; one auditor account)", Action.SetWitnesses,
+                       payload(["address[]"], [ledger.members[7].address]))
+    # Last: from the next block on, only the new sealer may seal on this ledger. Sealers are
+    # accounts of Admin members: the Audit Bureau (member 2) holds the new key.
     new_sealer = Signer.fresh("gas table sealer")
-    executing_approval("approve SetSealers (executes; one sealer replaced)", Action.SetSealers,
+    ledger.govern(Action.AddAccount, payload(MEMBER_AND_ACCOUNT, 2, new_sealer.address))
+    executing_approval("approveProposal SetSealers (executes; one sealer replaced)", Action.SetSealers,
                        payload(["address[]"], [new_sealer.address]))
     return t.rows
 
@@ -184,6 +203,7 @@ def member_registry(devnet: DevNet) -> list[Row]:
 def data_sharing(devnet: DevNet) -> list[Row]:
     ds = Sharing(Ledger(devnet))
     t = Table("DataSharing", ds.ledger, DATA)
+    a0, a1 = ds.ledger.admins[:2]
 
     registered = t.measure("registerDataset", ds.send(
         ds.health, "registerDataset", "Nucleic acid test results", int(Classification.Sensitive), SCHEMA_CID))
@@ -196,7 +216,11 @@ def data_sharing(devnet: DevNet) -> list[Row]:
         ds.health, "approve", request_id, list(req.fields), req.valid_until, req.max_accesses))
 
     personal = ds.register(classification=Classification.Personal)
-    ds.ok(ds.health, "setSupervisor", personal, ds.mid(ds.regulator))
+    assign = payload(["uint256", "uint256"], personal, ds.mid(ds.regulator))
+    proposed = t.measure("propose AssignSupervisor (with the proposer's approval)", ds.send(
+        a0, "propose", int(SharingAction.AssignSupervisor), assign))
+    t.measure("approveProposal AssignSupervisor (second approval, executes)", ds.send(
+        a1, "approveProposal", arg(proposed, "ProposalCreated", "proposalId")))
     personal_req = ds.new_request(personal, nonce=2)
     personal_id = ds.submit(personal_req)
     ds.ok(ds.health, "approve", personal_id, list(personal_req.fields), personal_req.valid_until,
@@ -205,6 +229,9 @@ def data_sharing(devnet: DevNet) -> list[Row]:
 
     rejected_id = ds.submit(ds.new_request(dataset, nonce=3))
     t.measure("reject (owner)", ds.send(ds.health, "reject", rejected_id, "legal basis does not cover research"))
+    withdrawn_id = ds.submit(ds.new_request(dataset, nonce=4))
+    t.measure("withdrawRequest (requester)", ds.send(ds.hospital, "withdrawRequest", withdrawn_id, "no longer needed"))
+    t.measure("cancelNonce (requester)", ds.send(ds.hospital, "cancelNonce", 5))
 
     t.measure("deliver", ds.send(ds.health, "deliver", request_id, PAYLOAD_CID, keccak(b"ciphertext"),
                                  keccak(b"plaintext")))
@@ -228,52 +255,76 @@ def supply_custody(devnet: DevNet) -> list[Row]:
     whole = t.measure("transfer (whole lot)", c.send(world.charity, "transfer", small, 300, world.id(world.warehouse)))
     part = t.measure("transfer (part: splits off a child lot)",
                      c.send(world.charity, "transfer", lot, 250, world.id(world.logistics)))
-    child = arg(part, "LotSplit", "childLotId")
     t.measure("accept (in full)", c.send(world.warehouse, "accept", arg(whole, "TransferSent", "transferId"), 300, ""))
     short = t.measure("accept (with a shortfall)", c.send(
         world.logistics, "accept", arg(part, "TransferSent", "transferId"), 240, "10 boxes crushed in the truck"))
 
     refused_id, _ = world.send(world.charity, lot, 100, world.hospital)
     t.measure("refuse", c.send(world.hospital, "refuse", refused_id, "wrong item"))
+    recalled_id, _ = world.send(world.charity, lot, 50, world.hospital)
+    sent_at = c.transfer(recalled_id).sent_at
+    t.measure("recall (after the 7-day transit timeout)", c.send(
+        world.charity, "recall", recalled_id, "never acknowledged", at=sent_at + c.view("transitTimeout") + 1))
     t.measure("consume", c.send(world.charity, "consume", lot, 60, "bafy-distribution-list"))
-    t.measure("correct (found after a shortfall)", c.send(
-        world.logistics, "correct", arg(short, "TransferAccepted", "eventId"), child, int(CorrectionKind.Found),
+    t.measure("correct (Found: the receiver finds part of its shortfall)", c.send(
+        world.logistics, "correct", arg(short, "TransferAccepted", "eventId"), int(CorrectionKind.Found),
         5, "found behind the racks"))
+    t.measure("correct (Loss: the charity corrects its intake count)", c.send(
+        world.charity, "correct", arg(registered, "LotRegistered", "eventId"), int(CorrectionKind.Loss),
+        3, "intake overcounted"))
     return t.rows
 
 
 def credit(devnet: DevNet) -> list[Row]:
-    # Env is built the way the ``env`` fixture of tests/contracts/test_credit.py builds it.
-    ledger = Ledger(devnet)
-    admin = ledger.admins[0]
-    nonce = ledger.nonce(admin)
-    init = bytes.fromhex(artifact("Credit")["bytecode"][2:]) + abi_encode(["address"], [ledger.registry])
-    if ledger.send(admin, None, init).status != 1:
-        raise GasTableError("Credit deployment", "reverted")
-    regulator = ledger.members[6]
-    env = Env(ledger, contract_address(admin.canonical, nonce), admin, regulator, ledger.member_id(regulator),
-              ledger.members[0], ledger.members[7])
+    env = CreditEnv.build(Ledger(devnet))
+    ledger, regulator, admin = env.ledger, env.regulator, env.admin
     t = Table("Credit", ledger, CREDIT)
 
     # Issuer authorisation is M-of-N like the registry's governance: admin 0 proposes, admin 1's
     # approval reaches the devnet threshold of 2 and executes the grant.
-    proposed = t.measure("proposeIssuerChange (authorise; with the proposer's approval)", env.send(
-        admin, "proposeIssuerChange", env.regulator_id, int(Category.Penalty), True))
-    executed = t.measure("approveIssuerChange (second approval, executes)", env.send(
-        ledger.admins[1], "approveIssuerChange", arg(proposed, "IssuerChangeProposed", "changeId")))
+    proposed = t.measure("propose SetIssuer (authorise; with the proposer's approval)", env.send(
+        admin, "propose", int(CreditAction.SetIssuer), issuer_change(env.regulator_id, Category.Penalty, True)))
+    executed = t.measure("approveProposal SetIssuer (second approval, executes)", env.send(
+        ledger.admins[1], "approveProposal", arg(proposed, "ProposalCreated", "proposalId")))
     if not any(e.name == "IssuerAuthorized" for e in executed.events):
-        raise GasTableError("approveIssuerChange", "the approval did not execute the authorisation")
-    issued = t.measure("issue", env.send(regulator, "issue", *entry_args(SUBJECT_A)))
-    corrected = t.measure("supersede", env.send(
-        regulator, "supersede", arg(issued, "EntryIssued", "entryId"),
-        *entry_args(SUBJECT_A, amount=500_000, cid="bafkreicorrected"), "amount mistyped: 5,000 yuan, not 50,000"))
-    t.measure("revoke", env.send(regulator, "revoke", arg(corrected, "EntrySuperseded", "entryId"),
+        raise GasTableError("approveProposal SetIssuer", "the approval did not execute the authorisation")
+    issued = t.measure("issue (public entry)", env.send(regulator, "issue", record(SUBJECT_A)))
+    corrected = t.measure("supersede (public entry)", env.send(
+        regulator, "supersede", entry_ref(arg(issued, "EntryIssued", "entryId")),
+        record(SUBJECT_A, amount=500_000, cid="bafkreicorrected"), "amount mistyped: 5,000 yuan, not 50,000"))
+    t.measure("revoke", env.send(regulator, "revoke", entry_ref(arg(corrected, "EntrySuperseded", "entryId")),
                                  "penalty decision annulled by court ruling"))
+    content = RestrictedContent(b18(SUBJECT_A), keccak(text="subject salt"), int(Category.Penalty), 3,
+                                1_700_000_000, 0, 2_000_000, keccak(text="summary"), keccak(text="bafkreievidence"),
+                                keccak(text="salt"))
+    tag, commitment = restricted_commitment(content)
+    hidden = t.measure("issueRestricted (subject tag and commitment only)", env.send(
+        regulator, "issueRestricted", int(Category.Penalty), tag, commitment))
+    _, recommitted = restricted_commitment(content._replace(amount=1_000_000, salt=keccak(text="salt 2")))
+    t.measure("supersedeRestricted", env.send(
+        regulator, "supersedeRestricted", entry_ref(arg(hidden, "EntryIssued", "entryId")), recommitted,
+        "amount corrected"))
 
     env.authorize(env.regulator_id, Category.AbnormalOperation)
-    tree = MerkleTree.build([leaf_hash(leaf) for leaf in batch_leaves(BATCH_SIZE, Category.AbnormalOperation)])
-    t.measure(f"anchorBatch (root of {BATCH_SIZE:,} entries; the cost does not depend on N)", env.send(
+    leaves = batch_leaves(env.regulator_id, BATCH_SIZE, Category.AbnormalOperation)
+    tree = PositionalTree.build([leaf_hash(leaf) for leaf in leaves])
+    anchored = t.measure(f"anchorBatch (root of {BATCH_SIZE:,} entries; the cost does not depend on N)", env.send(
         regulator, "anchorBatch", tree.root, BATCH_SIZE, int(Category.AbnormalOperation), "bafybeibatchfile0001"))
+    batch_id = arg(anchored, "BatchAnchored", "batchId")
+    subject = leaves[7].uscc.decode()
+    t.measure(f"supersede (batch entry by reference; {len(tree.proof(7))}-step proof checked on chain)", env.send(
+        regulator, "supersede", batch_ref(batch_id, leaves[7], tree.proof(7)),
+        record(subject, Category.AbnormalOperation, amount=1), "amount mistyped in the batch file"))
+    t.measure("revoke (batch entry by reference)", env.send(
+        regulator, "revoke", batch_ref(batch_id, leaves[8], tree.proof(8)), "listed in error"))
+
+    # The consortium revokes an entry of an issuer that is gone (here: deauthorised).
+    env.deauthorize(env.regulator_id, Category.AbnormalOperation)
+    gone = payload([ENTRY_REF, "string"], batch_ref(batch_id, leaves[9], tree.proof(9)), "issuer deauthorised")
+    proposed = t.measure("propose RevokeGoneIssuerEntry (batch entry; with the proposer's approval)", env.send(
+        admin, "propose", int(CreditAction.RevokeGoneIssuerEntry), gone))
+    t.measure("approveProposal RevokeGoneIssuerEntry (second approval, executes)", env.send(
+        ledger.admins[1], "approveProposal", arg(proposed, "ProposalCreated", "proposalId")))
     return t.rows
 
 

@@ -10,7 +10,6 @@ import os
 
 os.environ.setdefault("ETH_HASH_BACKEND", "pysha3")
 
-import json  # noqa: E402
 import signal  # noqa: E402
 import socket  # noqa: E402
 import subprocess  # noqa: E402
@@ -24,8 +23,10 @@ from typing import Any  # noqa: E402
 import httpx  # noqa: E402
 import pytest  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
-ARTIFACTS = ROOT / "contracts" / "artifacts"
+from scripts.contract_driver import ARTIFACTS, ROOT, DevNet, artifact, make_devnet  # noqa: E402
+
+__all__ = ["ARTIFACTS", "ROOT", "DevNet", "artifact", "make_devnet"]
+
 NODE_BIN = ROOT / "node_modules" / ".bin"
 
 
@@ -33,46 +34,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def artifact(name: str) -> dict[str, Any]:
-    return json.loads((ARTIFACTS / f"{name}.json").read_text())
-
-
-@dataclass
-class DevNet:
-    """A development chain's files: ``data_dir/genesis.json`` and ``data_dir/dev-keys.json``."""
-
-    data_dir: Path
-    keys: dict[str, Any]
-
-    @property
-    def genesis_path(self) -> Path:
-        return self.data_dir / "genesis.json"
-
-    @property
-    def chain_id(self) -> int:
-        return int(self.keys["chainId"])
-
-    def member(self, index: int = 0) -> dict[str, Any]:
-        return self.keys["members"][index]
-
-    def admin(self, index: int = 0) -> dict[str, Any]:
-        return self.keys["admins"][index]
-
-    @property
-    def sealer_key(self) -> str:
-        return str(self.keys["sealer"]["private_key"])
-
-
-def make_devnet(data_dir: Path, *, seed: bytes | None = None, timestamp: int | None = None) -> DevNet:
-    from node.genesis_init import dev_genesis
-
-    data_dir.mkdir(parents=True, exist_ok=True)
-    genesis, dev_keys = dev_genesis(ARTIFACTS, timestamp=timestamp, seed=seed)
-    genesis.dump(data_dir / "genesis.json")
-    (data_dir / "dev-keys.json").write_text(json.dumps(dev_keys, indent=2))
-    return DevNet(data_dir, dev_keys)
 
 
 @pytest.fixture

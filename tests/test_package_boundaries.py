@@ -1,4 +1,5 @@
-"""node/, gateway/ and audit/ talk over JSON-RPC and HTTP only: none imports another (STYLE 1)."""
+"""node/, gateway/ and audit/ talk over JSON-RPC and HTTP only: none imports another (STYLE 1).
+Operator scripts import nothing from the tests: code both need lives under scripts/."""
 
 from __future__ import annotations
 
@@ -28,6 +29,16 @@ def test_no_package_imports_another() -> None:
                 if other in _imports(path):
                     crossings.append(f"{path.relative_to(ROOT)} imports {other}")
     assert crossings == []
+
+
+def test_scripts_import_nothing_from_the_tests() -> None:
+    test_modules = {"tests", "conftest", "helpers"} | {p.stem for p in (ROOT / "tests").rglob("test_*.py")}
+    crossings = [f"{path.relative_to(ROOT)} imports {name}"
+                 for path in (ROOT / "scripts").glob("*.py")
+                 for name in sorted(_imports(path) & test_modules)]
+    assert crossings == []
+    source = (ROOT / "scripts" / "gas_table.py").read_text()
+    assert '"tests"' not in source  # nor puts a tests directory on sys.path
 
 
 def test_the_check_itself_sees_imports(tmp_path: Path) -> None:

@@ -11,36 +11,40 @@ custom error's time argument is exactly that block's timestamp.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from enum import IntEnum
-from typing import Any, NamedTuple
+from dataclasses import replace
+from typing import Any
 
 import pytest
-from eth.vm.message import Message
 from eth_abi import encode as abi_encode
 from eth_account import Account
-from eth_account.messages import encode_typed_data
 from eth_keys import keys
-from eth_typing import Address
 from eth_utils import keccak, to_canonical_address, to_checksum_address
 
 from conftest import DevNet, artifact
 from helpers import (
+    DATA,
+    FIELDS,
+    PAYLOAD_CID,
     REGISTRY,
-    TX_GAS,
+    SCHEMA_CID,
     Action,
-    ContractAbi,
+    Classification,
+    DatasetView,
     Event,
+    GrantState,
+    GrantView,
     Ledger,
-    Sent,
+    RequestStatus,
+    RequestView,
+    Sharing,
+    SharingAction,
     Signer,
-    contract_address,
     payload,
+    subject_commitment,
 )
 from node.errors import ExecutionReverted
 from node.genesis import MEMBER_KINDS
 
-DATA = ContractAbi(artifact("DataSharing")["abi"])
 ZERO = "0x0000000000000000000000000000000000000000"
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 
@@ -50,285 +54,13 @@ TYPE_STRING = (
     "uint32 maxAccesses,uint256 nonce)"
 )
 DOMAIN_TYPE_STRING = "EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
-EIP712_TYPES = {
-    "EIP712Domain": [
-        {"name": "name", "type": "string"},
-        {"name": "version", "type": "string"},
-        {"name": "chainId", "type": "uint256"},
-        {"name": "verifyingContract", "type": "address"},
-    ],
-    "ShareRequest": [
-        {"name": "datasetId", "type": "uint256"},
-        {"name": "requester", "type": "address"},
-        {"name": "purpose", "type": "string"},
-        {"name": "legalBasis", "type": "string"},
-        {"name": "fields", "type": "string[]"},
-        {"name": "subjectCommitment", "type": "bytes32"},
-        {"name": "validFrom", "type": "uint64"},
-        {"name": "validUntil", "type": "uint64"},
-        {"name": "maxAccesses", "type": "uint32"},
-        {"name": "nonce", "type": "uint256"},
-    ],
-}
-
-FIELDS = ("name", "age", "district", "test_result", "test_date")
-SCHEMA_CID = "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku"
-PAYLOAD_CID = "bafkreidgvpkjawlxz6sffxzwgooowe5yt7i6wsyg236mfoks77nywkptdq"
-
-
-class Classification(IntEnum):
-    Public = 0
-    Internal = 1
-    Sensitive = 2
-    Personal = 3
-
-
-class RequestStatus(IntEnum):
-    NONE = 0
-    Pending = 1
-    AwaitingSupervisor = 2
-    Granted = 3
-    Rejected = 4
-    Revoked = 5
-
-
-class GrantState(IntEnum):
-    NONE = 0
-    Pending = 1
-    AwaitingSupervisor = 2
-    Rejected = 3
-    Revoked = 4
-    NotYetValid = 5
-    Expired = 6
-    CapReached = 7
-    Undelivered = 8
-    Active = 9
-
-
-class DatasetView(NamedTuple):
-    id: int
-    owner_member_id: int
-    classification: int
-    supervisor_member_id: int
-    title: str
-    schema_cid: str
-
-
-class RequestView(NamedTuple):
-    id: int
-    request: tuple[Any, ...]
-    requester_member_id: int
-    relayer: str
-    submitted_at: int
-    digest: bytes
-    signature: bytes
-    status: int
-
-
-class GrantView(NamedTuple):
-    id: int
-    dataset_id: int
-    status: int
-    state: int
-    owner_member_id: int
-    requester_member_id: int
-    supervisor_member_id: int
-    fields: tuple[str, ...]
-    valid_from: int
-    valid_until: int
-    max_accesses: int
-    access_count: int
-    cid: str
-    ciphertext_hash: bytes
-    plaintext_commitment: bytes
-    delivered_at: int
-
-
-@dataclass(frozen=True)
-class ShareRequest:
-    """The EIP-712 ``ShareRequest`` message, in the contract's field order."""
-
-    dataset_id: int
-    requester: str
-    purpose: str
-    legal_basis: str
-    fields: tuple[str, ...]
-    subject_commitment: bytes
-    valid_from: int
-    valid_until: int
-    max_accesses: int
-    nonce: int
-
-    def message(self) -> dict[str, Any]:
-        return {
-            "datasetId": self.dataset_id, "requester": self.requester, "purpose": self.purpose,
-            "legalBasis": self.legal_basis, "fields": list(self.fields),
-            "subjectCommitment": self.subject_commitment, "validFrom": self.valid_from,
-            "validUntil": self.valid_until, "maxAccesses": self.max_accesses, "nonce": self.nonce,
-        }
-
-    def abi(self) -> tuple[Any, ...]:
-        return (self.dataset_id, self.requester, self.purpose, self.legal_basis, list(self.fields),
-                self.subject_commitment, self.valid_from, self.valid_until, self.max_accesses,
-                self.nonce)
-
-
-def subject_commitment(salt: bytes, subjects: list[str]) -> bytes:
-    """A salted commitment to the subject list; only this hash goes on chain."""
-    return keccak(salt + "\n".join(sorted(subjects)).encode())
+ASSIGN = ("uint256", "uint256")
 
 
 def recover(digest: bytes, signature: bytes) -> str:
     """secp256k1 recovery of a 65-byte r || s || v (v = 27/28) signature, independent of the chain."""
     vrs = signature[:64] + bytes([signature[64] - 27])
     return keys.Signature(vrs).recover_public_key_from_msg_hash(digest).to_checksum_address()
-
-
-# ------------------------------------------------------------------------------------ the driver
-class Sharing:
-    """A deployed DataSharing on an in-memory devnet, with the test in charge of block time."""
-
-    def __init__(self, ledger: Ledger) -> None:
-        self.ledger = ledger
-        deployer = ledger.admins[0]
-        nonce = ledger.nonce(deployer)
-        code = bytes.fromhex(artifact("DataSharing")["bytecode"][2:]) + abi_encode(
-            ["address"], [ledger.registry])
-        sent = ledger.send(deployer, None, code)
-        assert sent.status == 1, "DataSharing deployment failed"
-        self.address = Address(contract_address(deployer.canonical, nonce))
-        self.start = int(ledger.chain.head.timestamp)
-
-        m = ledger.members
-        self.health, self.transport, self.red_cross, self.warehouse = m[0], m[1], m[2], m[3]
-        self.logistics, self.hospital, self.regulator, self.auditor = m[4], m[5], m[6], m[7]
-
-    # ------------------------------------------------------------------ transactions
-    def send(self, signer: Signer, fn: str, *args: Any, at: int | None = None) -> Sent:
-        """Seal one block holding ``fn(*args)`` from ``signer`` at block time ``at`` (default:
-        one second after the head)."""
-        head = self.ledger.chain.head
-        timestamp = int(head.timestamp) + 1 if at is None else at
-        assert timestamp > head.timestamp, "block time must move forward"
-        tx = self.ledger.sign(signer, self.address, DATA.encode(fn, *args), nonce=self.ledger.nonce(signer))
-        built = self.ledger.chain.build_block([tx], timestamp, self.ledger.sealer_key)
-        sent = self.ledger.outcome(built, tx, DATA, self.address)
-        assert sent.receipt is not None, f"the chain refused {fn}: {built.dropped}"
-        assert int(built.block.header.timestamp) == timestamp  # type: ignore[union-attr]
-        return sent
-
-    def ok(self, signer: Signer, fn: str, *args: Any, at: int | None = None) -> list[Event]:
-        sent = self.send(signer, fn, *args, at=at)
-        if sent.status != 1:
-            raise AssertionError(f"{fn} reverted: {self.error(signer, fn, *args)}")
-        return sent.events
-
-    def refused(self, signer: Signer, fn: str, *args: Any, at: int | None = None) -> tuple[str, tuple[Any, ...]]:
-        """Seal ``fn(*args)`` in a block; check it reverted without events and changed nothing;
-        return the custom error, replayed in the context of that block."""
-        before = self.storage_root()
-        sent = self.send(signer, fn, *args, at=at)
-        assert sent.status == 0 and sent.events == [], f"{fn}{args} should have reverted"
-        # The contract's storage did not move (only the sender's nonce did), so replaying the call
-        # on the sealed block's state, with its number and timestamp, hits exactly the error the
-        # transaction hit.
-        assert self.storage_root() == before
-        return self.error(signer, fn, *args)
-
-    def storage_root(self) -> bytes:
-        proof = self.ledger.chain.get_proof(self.address, [], self.ledger.chain.head)
-        return bytes(proof["storageHash"])
-
-    # ------------------------------------------------------------------ reads
-    def execute(self, sender: Signer | None, data: bytes, at: int | None = None) -> bytes:
-        """Run a message against the state after block ``at`` (head by default), in that block's
-        context (number, timestamp): what a transaction at the end of that block would see."""
-        header = self.ledger.header(at)
-        state = self.ledger.chain.state_at(header)
-        origin = sender.canonical if sender is not None else Address(b"\0" * 20)
-        message = Message(gas=TX_GAS, to=self.address, sender=origin, value=0, data=data,
-                          code=state.get_code(self.address))
-        context = state.get_transaction_context_class()(gas_price=0, origin=origin)
-        computation = state.computation_class.apply_computation(state, message, context)
-        if computation.is_error:
-            raise ExecutionReverted(bytes(computation.output))
-        return bytes(computation.output)
-
-    def view(self, fn: str, *args: Any, at: int | None = None) -> Any:
-        return DATA.decode_output(fn, self.execute(None, DATA.encode(fn, *args), at=at))
-
-    def error(self, sender: Signer | None, fn: str, *args: Any, at: int | None = None) -> tuple[str, tuple[Any, ...]]:
-        try:
-            self.execute(sender, DATA.encode(fn, *args), at=at)
-        except ExecutionReverted as exc:
-            return DATA.decode_error(exc.data)
-        raise AssertionError(f"{fn}{args} did not revert")
-
-    def dataset(self, dataset_id: int) -> DatasetView:
-        return DatasetView(*self.view("getDataset", dataset_id))
-
-    def request(self, request_id: int) -> RequestView:
-        return RequestView(*self.view("getRequest", request_id))
-
-    def grant(self, grant_id: int, at: int | None = None) -> GrantView:
-        return GrantView(*self.view("getGrant", grant_id, at=at))
-
-    def state(self, grant_id: int) -> GrantState:
-        return GrantState(self.view("grantState", grant_id))
-
-    def mid(self, signer: Signer) -> int:
-        return self.ledger.member_id(signer)
-
-    # ------------------------------------------------------------------ EIP-712
-    @property
-    def domain(self) -> dict[str, Any]:
-        return {"name": "CityLedger DataSharing", "version": "1", "chainId": self.ledger.chain.chain_id,
-                "verifyingContract": to_checksum_address(self.address)}
-
-    def typed_data(self, req: ShareRequest) -> dict[str, Any]:
-        return {"types": EIP712_TYPES, "primaryType": "ShareRequest", "domain": self.domain,
-                "message": req.message()}
-
-    def digest(self, req: ShareRequest) -> bytes:
-        """EIP-191 version 0x01 digest as eth-account builds it."""
-        signable = encode_typed_data(full_message=self.typed_data(req))
-        return keccak(b"\x19" + signable.version + signable.header + signable.body)
-
-    def sign(self, signer: Signer, req: ShareRequest) -> bytes:
-        signable = encode_typed_data(full_message=self.typed_data(req))
-        return bytes(Account.sign_message(signable, signer.private_key).signature)
-
-    # ------------------------------------------------------------------ scenarios
-    def register(self, owner: Signer | None = None, classification: Classification = Classification.Sensitive,
-                 title: str = "Nucleic acid test results") -> int:
-        events = self.ok(owner or self.health, "registerDataset", title, int(classification), SCHEMA_CID)
-        return int(events[0].args["datasetId"])
-
-    def new_request(self, dataset_id: int, requester: Signer | None = None, **changes: Any) -> ShareRequest:
-        requester = requester or self.hospital
-        base = ShareRequest(
-            dataset_id=dataset_id, requester=requester.address,
-            purpose="Contact tracing for ward 3 admissions",
-            legal_basis="Law on the Prevention and Treatment of Infectious Diseases, art. 12",
-            fields=FIELDS, subject_commitment=subject_commitment(b"salt-1", ["110101199003071234"]),
-            valid_from=self.start, valid_until=self.start + 10_000, max_accesses=5, nonce=1,
-        )
-        return replace(base, **changes)
-
-    def submit(self, req: ShareRequest, signer: Signer | None = None, relayer: Signer | None = None) -> int:
-        signature = self.sign(signer or self.hospital, req)
-        events = self.ok(relayer or self.hospital, "submitRequest", req.abi(), signature)
-        return int(events[0].args["requestId"])
-
-    def granted(self, dataset_id: int | None = None, deliver: bool = True, **changes: Any) -> int:
-        """A Granted (and by default delivered) request of the hospital, approved unchanged."""
-        dataset_id = dataset_id or self.register()
-        req = self.new_request(dataset_id, **changes)
-        request_id = self.submit(req)
-        self.ok(self.health, "approve", request_id, list(req.fields), req.valid_until, req.max_accesses)
-        if deliver:
-            self.ok(self.health, "deliver", request_id, PAYLOAD_CID, keccak(b"ciphertext"), keccak(b"plaintext"))
-        return request_id
 
 
 @pytest.fixture
@@ -350,7 +82,7 @@ def test_constructor_needs_a_registry_with_code(ds: Sharing) -> None:
     code = bytes.fromhex(artifact("DataSharing")["bytecode"][2:]) + abi_encode(["address"], [admin.address])
     with pytest.raises(ExecutionReverted) as exc:
         ds.ledger.chain.call({"from": admin.canonical, "data": code}, ds.ledger.chain.head)
-    assert DATA.decode_error(exc.value.data) == ("DataSharingInvalidRegistry", (admin.address,))
+    assert DATA.decode_error(exc.value.data) == ("MemberGatedInvalidRegistry", (admin.address,))
     assert ds.ledger.send(admin, None, code).status == 0
 
 
@@ -380,7 +112,7 @@ def test_register_dataset_by_a_department(ds: Sharing) -> None:
 def test_only_departments_register_datasets(ds: Sharing, index: int) -> None:
     member = ds.ledger.members[index]
     assert ds.refused(member, "registerDataset", "t", 0, SCHEMA_CID) == (
-        "DataSharingNotDepartment", (ds.mid(member), kind(ds, member)))
+        "MemberGatedUnauthorizedKind", (ds.mid(member), kind(ds, member)))
 
 
 def test_register_dataset_validates_its_inputs(ds: Sharing) -> None:
@@ -399,35 +131,61 @@ def test_non_members_are_refused_by_the_node_and_by_the_contract(ds: Sharing) ->
     assert "not an active member" in built.dropped[0][1]
     # The contract keeps its own check (eth_call path, or a chain whose node does not filter).
     assert ds.error(stranger, "registerDataset", "t", 0, SCHEMA_CID) == (
-        "DataSharingNotActive", (stranger.address,))
+        "MemberGatedNotActive", (stranger.address,))
 
 
 # ------------------------------------------------------------------------------------ supervisor
-def test_set_supervisor_for_personal_data(ds: Sharing) -> None:
+def test_supervisors_are_assigned_by_m_of_n_governance(ds: Sharing) -> None:
     personal = ds.register(classification=Classification.Personal)
-    events = ds.ok(ds.health, "setSupervisor", personal, ds.mid(ds.regulator))
-    assert events == [Event("SupervisorSet", {
-        "datasetId": personal, "supervisorMemberId": ds.mid(ds.regulator), "ownerMemberId": ds.mid(ds.health)})]
-    assert ds.dataset(personal).supervisor_member_id == ds.mid(ds.regulator)
-    # The owner may change it; a Department may supervise too.
-    ds.ok(ds.health, "setSupervisor", personal, ds.mid(ds.transport))
-    assert ds.dataset(personal).supervisor_member_id == ds.mid(ds.transport)
+    regulator, transport = ds.mid(ds.regulator), ds.mid(ds.transport)
+    a0, a1 = ds.ledger.admins[:2]
+    proposal_id, proposed = ds.ledger.propose(a0, SharingAction.AssignSupervisor, payload(ASSIGN, personal, regulator),
+                                              to=ds.address, abi=DATA)
+    assert [e.name for e in proposed.events] == ["ProposalCreated", "ProposalApproved"]
+    assert ds.dataset(personal).supervisor_member_id == 0  # one admin is not enough
+    approved = ds.ledger.approve(a1, proposal_id, to=ds.address, abi=DATA)
+    assert approved.events == [
+        Event("ProposalApproved", {"proposalId": proposal_id, "approverMemberId": 2, "approver": a1.address,
+                                   "approvals": 2, "threshold": 2}),
+        Event("SupervisorAssigned", {"datasetId": personal, "supervisorMemberId": regulator,
+                                     "proposalId": proposal_id, "previousSupervisorMemberId": 0}),
+        Event("ProposalExecuted", {"proposalId": proposal_id, "action": SharingAction.AssignSupervisor}),
+    ]
+    assert ds.dataset(personal).supervisor_member_id == regulator
+    # Governance may change it; a Department may supervise too.
+    events = ds.assign_supervisor(personal, transport)
+    assert events[0].args["previousSupervisorMemberId"] == regulator
+    assert ds.dataset(personal).supervisor_member_id == transport
 
 
-def test_set_supervisor_refusals(ds: Sharing) -> None:
+def test_supervisor_assignment_refusals(ds: Sharing) -> None:
     personal = ds.register(classification=Classification.Personal)
     sensitive = ds.register(classification=Classification.Sensitive)
     regulator = ds.mid(ds.regulator)
-    assert ds.refused(ds.transport, "setSupervisor", personal, regulator) == (
-        "DataSharingNotOwner", (personal, ds.mid(ds.transport)))
-    assert ds.refused(ds.regulator, "setSupervisor", personal, regulator) == (
-        "DataSharingNotOwner", (personal, regulator))
-    assert ds.refused(ds.health, "setSupervisor", 99, regulator) == ("DataSharingUnknownDataset", (99,))
-    assert ds.refused(ds.health, "setSupervisor", sensitive, regulator) == (
+    a0 = ds.ledger.admins[0]
+
+    def proposed(dataset_id: int, member_id: int, sender: Signer = a0) -> tuple[str, tuple[Any, ...]]:
+        return ds.ledger.revert_of(sender, "propose", SharingAction.AssignSupervisor,
+                                   payload(ASSIGN, dataset_id, member_id), to=ds.address, abi=DATA)
+
+    # Only admins propose: not the owner, not the would-be supervisor.
+    for member in (ds.health, ds.regulator):
+        assert proposed(personal, regulator, member) == ("AdminApprovalsNotAdmin", (member.address,))
+    assert proposed(99, regulator) == ("DataSharingUnknownDataset", (99,))
+    assert proposed(sensitive, regulator) == (
         "DataSharingSupervisorNotNeeded", (sensitive, Classification.Sensitive))
     for candidate in (0, ds.mid(ds.health), 99, ds.mid(ds.red_cross), ds.mid(ds.auditor), ds.mid(ds.hospital), 1):
-        assert ds.refused(ds.health, "setSupervisor", personal, candidate) == (
-            "DataSharingInvalidSupervisor", (personal, candidate)), candidate
+        assert proposed(personal, candidate) == ("DataSharingInvalidSupervisor", (personal, candidate)), candidate
+    assert ds.ledger.revert_of(a0, "propose", 1, payload(ASSIGN, personal, regulator), to=ds.address, abi=DATA) == (
+        "DataSharingUnknownAction", (1,))
+    # Checked again when the proposal executes: a candidate suspended in between is refused.
+    ds.ledger.govern(Action.SuspendMember, payload(["uint256", "string"], ds.mid(ds.transport), "x"))
+    assert proposed(personal, ds.mid(ds.transport)) == ("DataSharingInvalidSupervisor", (personal, ds.mid(ds.transport)))
+    proposal_id, _ = ds.ledger.propose(a0, SharingAction.AssignSupervisor, payload(ASSIGN, personal, regulator),
+                                       to=ds.address, abi=DATA)
+    ds.ledger.govern(Action.SuspendMember, payload(["uint256", "string"], regulator, "x"))
+    assert ds.ledger.revert_of(ds.ledger.admins[1], "approveProposal", proposal_id, to=ds.address, abi=DATA) == (
+        "DataSharingInvalidSupervisor", (personal, regulator))
     assert ds.dataset(personal).supervisor_member_id == 0
 
 
@@ -462,14 +220,15 @@ def test_signed_request_verifies_on_chain_with_the_python_digest(ds: Sharing) ->
     events = ds.ok(ds.warehouse, "submitRequest", req.abi(), signature)
     assert events == [Event("RequestSubmitted", {
         "requestId": 1, "datasetId": dataset, "requesterMemberId": ds.mid(ds.hospital),
-        "requester": ds.hospital.address, "relayer": ds.warehouse.address, "nonce": 1, "digest": digest})]
+        "relayer": ds.warehouse.address, "digest": digest, "request": req.decoded(), "signature": signature})]
+    # The log alone is portable evidence: the signature recovers to the requester over the digest.
+    assert recover(events[0].args["digest"], events[0].args["signature"]) == ds.hospital.address
     submitted_at = int(ds.ledger.chain.head.timestamp)
 
     # The stored request is portable evidence: re-verifiable from state alone.
     stored = ds.request(1)
-    assert stored == RequestView(1, req.abi()[:4] + (tuple(req.fields),) + req.abi()[5:],
-                                 ds.mid(ds.hospital), ds.warehouse.address, submitted_at, digest,
-                                 signature, RequestStatus.Pending)
+    assert stored == RequestView(1, req.decoded(), ds.mid(ds.hospital), ds.warehouse.address, submitted_at,
+                                 digest, signature, RequestStatus.Pending)
     assert recover(stored.digest, stored.signature) == ds.hospital.address
     assert ds.view("nonceUsed", ds.hospital.address, 1) is True
     assert ds.view("nonceUsed", ds.hospital.address, 2) is False
@@ -536,7 +295,7 @@ def test_malformed_and_foreign_signatures_are_refused(ds: Sharing) -> None:
     stranger = Signer.fresh("stranger")
     own = replace(req, requester=stranger.address)
     assert ds.refused(ds.hospital, "submitRequest", own.abi(), ds.sign(stranger, own)) == (
-        "DataSharingNotActive", (stranger.address,))
+        "MemberGatedNotActive", (stranger.address,))
     # Signed for another deployment (domain separation by verifyingContract).
     other_domain = {**ds.typed_data(req),
                     "domain": {**ds.domain, "verifyingContract": to_checksum_address(ds.ledger.registry)}}
@@ -606,8 +365,8 @@ def test_owner_approves_with_narrowing(ds: Sharing) -> None:
     events = ds.ok(ds.health, "approve", request_id, narrowed, req.valid_until - 3600, 2)
     assert events == [Event("RequestApproved", {
         "requestId": request_id, "datasetId": dataset, "ownerMemberId": ds.mid(ds.health),
-        "fields": tuple(narrowed), "validUntil": req.valid_until - 3600, "maxAccesses": 2,
-        "supervisorMemberId": 0})]
+        "account": ds.health.address, "fields": tuple(narrowed), "validUntil": req.valid_until - 3600,
+        "maxAccesses": 2, "supervisorMemberId": 0, "status": RequestStatus.Granted})]
     grant = ds.grant(request_id)
     assert grant == GrantView(
         request_id, dataset, RequestStatus.Granted, GrantState.Undelivered, ds.mid(ds.health),
@@ -675,7 +434,7 @@ def test_owner_rejects_with_a_reason(ds: Sharing) -> None:
     assert ds.refused(ds.health, "reject", rid, "") == ("DataSharingEmptyText", ("reason",))
     events = ds.ok(ds.health, "reject", rid, "legal basis does not cover research")
     assert events == [Event("RequestRejected", {
-        "requestId": rid, "datasetId": dataset, "memberId": ds.mid(ds.health),
+        "requestId": rid, "datasetId": dataset, "memberId": ds.mid(ds.health), "account": ds.health.address,
         "reason": "legal basis does not cover research"})]
     assert ds.request(rid).status == RequestStatus.Rejected
     assert ds.state(rid) == GrantState.Rejected
@@ -698,7 +457,7 @@ def test_personal_data_needs_the_supervisors_second_approval(ds: Sharing) -> Non
     assert ds.refused(ds.health, "approve", *args) == ("DataSharingNoSupervisor", (dataset,))
 
     regulator = ds.mid(ds.regulator)
-    ds.ok(ds.health, "setSupervisor", dataset, regulator)
+    ds.assign_supervisor(dataset, regulator)
     assert ds.refused(ds.regulator, "supervisorApprove", rid) == (
         "DataSharingInvalidStatus", (rid, RequestStatus.Pending))
     events = ds.ok(ds.health, "approve", *args)
@@ -715,14 +474,14 @@ def test_personal_data_needs_the_supervisors_second_approval(ds: Sharing) -> Non
     # Only the supervisor approves: not the owner, not the requester, not another department.
     for other in (ds.health, ds.hospital, ds.transport):
         assert ds.refused(other, "supervisorApprove", rid) == ("DataSharingNotSupervisor", (rid, ds.mid(other)))
-    # Naming a new supervisor now does not change who approves this request.
-    ds.ok(ds.health, "setSupervisor", dataset, ds.mid(ds.transport))
+    # Assigning a new supervisor now does not change who approves this request.
+    ds.assign_supervisor(dataset, ds.mid(ds.transport))
     assert ds.refused(ds.transport, "supervisorApprove", rid) == (
         "DataSharingNotSupervisor", (rid, ds.mid(ds.transport)))
 
     events = ds.ok(ds.regulator, "supervisorApprove", rid)
     assert events == [Event("SupervisorApproved", {
-        "requestId": rid, "datasetId": dataset, "supervisorMemberId": regulator})]
+        "requestId": rid, "datasetId": dataset, "supervisorMemberId": regulator, "account": ds.regulator.address})]
     assert ds.request(rid).status == RequestStatus.Granted
     assert ds.state(rid) == GrantState.Undelivered
     assert ds.refused(ds.regulator, "supervisorApprove", rid) == (
@@ -733,7 +492,7 @@ def test_personal_data_needs_the_supervisors_second_approval(ds: Sharing) -> Non
 
 def test_supervisor_may_reject_and_the_owner_may_revoke_while_waiting(ds: Sharing) -> None:
     dataset = ds.register(classification=Classification.Personal)
-    ds.ok(ds.health, "setSupervisor", dataset, ds.mid(ds.regulator))
+    ds.assign_supervisor(dataset, ds.mid(ds.regulator))
     first = ds.new_request(dataset)
     rid = ds.submit(first)
     ds.ok(ds.health, "approve", rid, list(FIELDS), first.valid_until, 1)
@@ -741,7 +500,7 @@ def test_supervisor_may_reject_and_the_owner_may_revoke_while_waiting(ds: Sharin
     assert ds.refused(ds.health, "reject", rid, "no") == ("DataSharingNotSupervisor", (rid, ds.mid(ds.health)))
     events = ds.ok(ds.regulator, "reject", rid, "subjects exceed the stated purpose")
     assert events == [Event("RequestRejected", {
-        "requestId": rid, "datasetId": dataset, "memberId": ds.mid(ds.regulator),
+        "requestId": rid, "datasetId": dataset, "memberId": ds.mid(ds.regulator), "account": ds.regulator.address,
         "reason": "subjects exceed the stated purpose"})]
     assert ds.refused(ds.regulator, "supervisorApprove", rid) == (
         "DataSharingInvalidStatus", (rid, RequestStatus.Rejected))
@@ -768,7 +527,8 @@ def test_owner_delivers_once(ds: Sharing) -> None:
         "DataSharingUnknownRequest", (42,))
     events = ds.ok(ds.health, "deliver", rid, PAYLOAD_CID, cipher, commitment)
     assert events == [Event("PayloadDelivered", {
-        "grantId": rid, "datasetId": dataset, "ownerMemberId": ds.mid(ds.health), "cid": PAYLOAD_CID,
+        "grantId": rid, "datasetId": dataset, "ownerMemberId": ds.mid(ds.health), "account": ds.health.address,
+        "cid": PAYLOAD_CID,
         "ciphertextHash": cipher, "plaintextCommitment": commitment})]
     grant = ds.grant(rid)
     assert (grant.cid, grant.ciphertext_hash, grant.plaintext_commitment, grant.delivered_at) == (
@@ -819,7 +579,7 @@ def test_access_through_another_account_of_the_requesting_member(ds: Sharing) ->
     # The gateway key also relays the hospital's signed requests; the requester is still the signer.
     req = ds.new_request(ds.grant(rid).dataset_id, nonce=9)
     events = ds.ok(gateway, "submitRequest", req.abi(), ds.sign(ds.hospital, req))
-    assert (events[0].args["requester"], events[0].args["relayer"]) == (ds.hospital.address, gateway.address)
+    assert (events[0].args["request"][1], events[0].args["relayer"]) == (ds.hospital.address, gateway.address)
 
 
 def test_window_and_cap_follow_block_time(ds: Sharing) -> None:
@@ -888,7 +648,8 @@ def test_owner_revokes_a_grant(ds: Sharing) -> None:
     assert ds.refused(ds.health, "revoke", rid, "") == ("DataSharingEmptyText", ("reason",))
     events = ds.ok(ds.health, "revoke", rid, "purpose fulfilled")
     assert events == [Event("GrantRevoked", {
-        "grantId": rid, "datasetId": dataset, "ownerMemberId": ds.mid(ds.health), "reason": "purpose fulfilled"})]
+        "grantId": rid, "datasetId": dataset, "ownerMemberId": ds.mid(ds.health), "account": ds.health.address,
+        "reason": "purpose fulfilled"})]
     assert ds.request(rid).status == RequestStatus.Revoked
     assert ds.state(rid) == GrantState.Revoked
     assert ds.refused(ds.hospital, "recordAccess", rid, "after revocation") == ("DataSharingGrantRevoked", (rid,))
@@ -922,10 +683,10 @@ def test_membership_is_decided_at_the_block_of_each_transaction(ds: Sharing) -> 
     assert built.block is None and [reason for _, reason in built.dropped] == [
         f"sender is not an active member: sender {ds.hospital.address.lower()} is not an active member"]
     # ... and the contract would refuse it too.
-    assert ds.error(ds.hospital, "recordAccess", rid, "third") == ("DataSharingNotActive", (ds.hospital.address,))
+    assert ds.error(ds.hospital, "recordAccess", rid, "third") == ("MemberGatedNotActive", (ds.hospital.address,))
     # A request it signed before the suspension can no longer be relayed by anyone.
     assert ds.refused(ds.warehouse, "submitRequest", pending.abi(), pending_signature) == (
-        "DataSharingNotActive", (ds.hospital.address,))
+        "MemberGatedNotActive", (ds.hospital.address,))
 
     # Its earlier accesses stay recorded: in the grant, in history, and in the sealed receipts.
     assert ds.grant(rid).access_count == 2
@@ -944,7 +705,7 @@ def test_membership_is_decided_at_the_block_of_each_transaction(ds: Sharing) -> 
                                     payload(["uint256", "string"], hospital, "second finding"))
     before = ledger.sign(ds.hospital, ds.address, DATA.encode("recordAccess", rid, "just before"),
                          nonce=ledger.nonce(ds.hospital))
-    approval = ledger.sign(ledger.admins[1], ledger.registry, REGISTRY.encode("approve", proposal_id),
+    approval = ledger.sign(ledger.admins[1], ledger.registry, REGISTRY.encode("approveProposal", proposal_id),
                            nonce=ledger.nonce(ledger.admins[1]))
     after = ledger.sign(ds.hospital, ds.address, DATA.encode("recordAccess", rid, "just after"),
                         nonce=ledger.nonce(ds.hospital) + 1)
@@ -972,5 +733,74 @@ def test_owner_suspension_stops_its_owner_actions(ds: Sharing) -> None:
     transport = ds.mid(ds.transport)
     ledger.govern(Action.SuspendMember, payload(["uint256", "string"], transport, "key compromise"))
     assert ds.error(ds.transport, "approve", rid, list(FIELDS), req.valid_until, 1) == (
-        "DataSharingNotActive", (ds.transport.address,))
+        "MemberGatedNotActive", (ds.transport.address,))
     assert not ledger.chain.is_active_member(to_canonical_address(ds.transport.address))
+
+
+# ------------------------------------------------------------------------------------ requester's exits
+def test_the_requester_cancels_a_nonce_once_and_only_its_own(ds: Sharing) -> None:
+    dataset = ds.register()
+    hospital = ds.mid(ds.hospital)
+    signed = ds.new_request(dataset, nonce=42)
+    signature = ds.sign(ds.hospital, signed)
+    events = ds.ok(ds.hospital, "cancelNonce", 42)
+    assert events == [Event("NonceCancelled", {"requester": ds.hospital.address, "nonce": 42,
+                                               "requesterMemberId": hospital})]
+    assert ds.view("nonceUsed", ds.hospital.address, 42) is True
+    assert ds.refused(ds.hospital, "cancelNonce", 42) == ("DataSharingNonceUsed", (ds.hospital.address, 42))
+    for relayer in (ds.hospital, ds.warehouse):
+        assert ds.refused(relayer, "submitRequest", signed.abi(), signature) == (
+            "DataSharingNonceUsed", (ds.hospital.address, 42))
+    # A nonce already used by a submitted request cannot be cancelled either (withdraw instead).
+    ds.submit(ds.new_request(dataset, nonce=43))
+    assert ds.refused(ds.hospital, "cancelNonce", 43) == ("DataSharingNonceUsed", (ds.hospital.address, 43))
+    # Nonces belong to the signing key: another member cancelling 44 cancels its own, not the hospital's.
+    ds.ok(ds.transport, "cancelNonce", 44)
+    assert (ds.view("nonceUsed", ds.transport.address, 44), ds.view("nonceUsed", ds.hospital.address, 44)) == (True, False)
+    assert ds.submit(ds.new_request(dataset, nonce=44)) == 2
+    # Non-members are refused by the contract too.
+    stranger = Signer.fresh("stranger")
+    assert ds.error(stranger, "cancelNonce", 1) == ("MemberGatedNotActive", (stranger.address,))
+
+
+def test_the_requester_withdraws_an_undecided_request(ds: Sharing) -> None:
+    personal = ds.register(classification=Classification.Personal)
+    ds.assign_supervisor(personal, ds.mid(ds.regulator))
+    req = ds.new_request(personal)
+    rid = ds.submit(req)
+    ds.ok(ds.health, "approve", rid, list(FIELDS), req.valid_until, 1)
+    assert ds.request(rid).status == RequestStatus.AwaitingSupervisor
+    for other in (ds.health, ds.regulator, ds.transport):
+        assert ds.refused(other, "withdrawRequest", rid, "x") == ("DataSharingNotRequester", (rid, ds.mid(other)))
+    assert ds.refused(ds.hospital, "withdrawRequest", rid, "") == ("DataSharingEmptyText", ("reason",))
+    assert ds.refused(ds.hospital, "withdrawRequest", 9, "x") == ("DataSharingUnknownRequest", (9,))
+    # Waiting for the supervisor is still undecided: the requester may withdraw.
+    events = ds.ok(ds.hospital, "withdrawRequest", rid, "patient discharged")
+    assert events == [Event("RequestWithdrawn", {
+        "requestId": rid, "datasetId": personal, "requesterMemberId": ds.mid(ds.hospital),
+        "account": ds.hospital.address, "reason": "patient discharged"})]
+    assert ds.refused(ds.regulator, "supervisorApprove", rid) == (
+        "DataSharingInvalidStatus", (rid, RequestStatus.Withdrawn))
+    assert ds.refused(ds.hospital, "recordAccess", rid, "read") == (
+        "DataSharingGrantNotApproved", (rid, RequestStatus.Withdrawn))
+    assert ds.refused(ds.hospital, "withdrawRequest", rid, "again") == (
+        "DataSharingInvalidStatus", (rid, RequestStatus.Withdrawn))
+    # A decided request is not withdrawn: a grant is revoked by its owner instead.
+    granted = ds.granted(nonce=2)
+    assert ds.refused(ds.hospital, "withdrawRequest", granted, "x") == (
+        "DataSharingInvalidStatus", (granted, RequestStatus.Granted))
+
+
+def test_the_supervisor_is_checked_against_the_requester_at_the_owners_approval(ds: Sharing) -> None:
+    """The supervisor can be assigned before a request of the same member arrives."""
+    personal = ds.register(classification=Classification.Personal)
+    transport = ds.mid(ds.transport)
+    ds.assign_supervisor(personal, transport)
+    own = ds.new_request(personal, requester=ds.transport)
+    rid = ds.submit(own, signer=ds.transport, relayer=ds.transport)
+    assert ds.refused(ds.health, "approve", rid, list(FIELDS), own.valid_until, 1) == (
+        "DataSharingSupervisorIsParty", (rid, transport))
+    # Another member's request of the same dataset goes to the same supervisor without trouble.
+    other = ds.submit(ds.new_request(personal))
+    ds.ok(ds.health, "approve", other, list(FIELDS), own.valid_until, 1)
+    assert ds.ok(ds.transport, "supervisorApprove", other)[0].args["account"] == ds.transport.address

@@ -1,6 +1,6 @@
 """MemberRegistry on the project's own chain, in-process: genesis state, M-of-N governance of every
-action, custom errors with their arguments, and membership decided at the block of each
-transaction (PRODUCT.md, "Members")."""
+action (approvals counted per admin member), roles tied to member kinds, custom errors with their
+arguments, and membership decided at the block of each transaction (PRODUCT.md, "Members")."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from helpers import (
     Action,
     Event,
     Ledger,
+    MemberKind,
     MemberView,
     ProposalView,
     Signer,
@@ -54,6 +55,23 @@ def kind_of(member: Signer, ledger: Ledger) -> int:
     return MEMBER_KINDS.index(ledger.chain.genesis.registry.members[ledger.member_id(member) - 1].kind)
 
 
+def admit(ledger: Ledger, name: str, kind: int, *accounts: Signer) -> int:
+    """Admit a member of ``kind`` with ``accounts`` through governance; its id."""
+    _, events = ledger.govern(Action.AdmitMember, payload(
+        ADMIT, name, int(kind), 0, [a.address for a in accounts], keccak(text=name)))
+    return int(events[0].args["memberId"])
+
+
+def created(proposal_id: int, action: int, proposer: Signer, body: bytes, epoch: int = 1) -> Event:
+    return Event("ProposalCreated", {"proposalId": proposal_id, "action": int(action), "proposerMemberId": 1,
+                                     "proposer": proposer.address, "epoch": epoch, "payload": body})
+
+
+def approved(ledger: Ledger, proposal_id: int, approver: Signer, approvals: int, threshold: int = 2) -> Event:
+    return Event("ProposalApproved", {"proposalId": proposal_id, "approverMemberId": ledger.member_id(approver),
+                                      "approver": approver.address, "approvals": approvals, "threshold": threshold})
+
+
 # --------------------------------------------------------------------------------------- genesis
 def test_genesis_members_match_the_genesis_document_and_dev_keys(ledger: Ledger, devnet: DevNet) -> None:
     members = ledger.chain.genesis.registry.members
@@ -71,10 +89,13 @@ def test_genesis_members_match_the_genesis_document_and_dev_keys(ledger: Ledger,
             assert ledger.chain.is_active_member(to_canonical_address(account)) is True
 
     # dev-keys.json (written by `node init --dev`) describes the same members: admins 1..3 first.
+    # The sealer key is a second account of member 1, an admin-kind member (sealers must be).
     entries = devnet.keys["admins"] + devnet.keys["members"]
+    sealer = to_checksum_address(devnet.keys["sealer"]["address"])
     for member_id, entry in enumerate(entries, start=1):
         view = ledger.member(member_id)
-        assert view.accounts == (to_checksum_address(entry["address"]),)
+        extra = (sealer,) if member_id == 1 else ()
+        assert view.accounts == (to_checksum_address(entry["address"]), *extra)
         assert (view.name, MEMBER_KINDS[view.kind], LEVELS[view.level]) == (
             entry["name"], entry["kind"], entry["level"])
         assert "0x" + view.encryption_key.hex() == entry["encryption_public_key"]
@@ -91,9 +112,16 @@ def test_genesis_admins_threshold_sealers_and_witnesses(ledger: Ledger, devnet: 
     assert ledger.view("threshold") == 2
     assert ledger.view("adminEpoch") == 1  # the constructor's admin set is epoch 1
     assert ledger.view("sealers") == (sealer,)
+    assert ledger.view("memberOf", sealer) == 1 and ledger.member(1).kind == MemberKind.Admin
+    assert sealer not in admin_addresses  # the sealer key holds no governance power
     assert ledger.view("witnesses") == ()
     assert ledger.view("proposalCount") == 0
-    assert ledger.revert_of(None, "getProposal", 1) == ("MemberRegistryUnknownProposal", (1,))
+    assert ledger.revert_of(None, "getProposal", 1) == ("AdminApprovalsUnknownProposal", (1,))
+    # The cheap views the domain contracts use.
+    assert ledger.view("memberInfo", 4) == (MemberKind.Department, Status.Active)
+    assert ledger.view("memberInfo", 99) == (0, Status.NONE)
+    assert ledger.view("adminOf", admin_addresses[1]) == (2, 2, 1)
+    assert ledger.view("adminOf", sealer) == (0, 2, 1)
     assert ledger.chain.sealers_at(ledger.chain.genesis_header) == (to_canonical_address(sealer),)
 
 
@@ -125,32 +153,31 @@ def test_admit_member_executes_on_the_second_admins_approval(ledger: Ledger) -> 
     proposal_id, proposed = ledger.propose(proposer, Action.AdmitMember, body)
     assert proposal_id == 1
     assert proposed.events == [
-        Event("ProposalCreated", {"proposalId": 1, "proposer": proposer.address,
-                                  "action": Action.AdmitMember, "payload": body}),
-        Event("ProposalApproved", {"proposalId": 1, "approver": proposer.address, "approvals": 1}),
+        created(1, Action.AdmitMember, proposer, body),
+        approved(ledger, 1, proposer, 1),
     ]
     # The proposer's approval counts, but one of two is not enough: nothing executed yet.
     assert ledger.proposal(1) == ProposalView(proposer.address, proposed.number, Action.AdmitMember,
-                                              False, 1, 1, body)
-    assert ledger.view("hasApproved", 1, proposer.address) is True
-    assert ledger.view("hasApproved", 1, approver.address) is False
+                                              False, 1, 1, 1, body)
+    assert ledger.view("hasApproved", 1, 1) is True  # by admin member, not account
+    assert ledger.view("hasApproved", 1, 2) is False
     assert ledger.view("proposalCount") == 1
     assert ledger.view("memberCount") == 11
     assert ledger.view("memberOf", first.address) == 0
 
-    approved = ledger.approve(approver, 1)
-    assert approved.status == 1
-    assert approved.events == [
-        Event("ProposalApproved", {"proposalId": 1, "approver": approver.address, "approvals": 2}),
+    approved_ = ledger.approve(approver, 1)
+    assert approved_.status == 1
+    assert approved_.events == [
+        approved(ledger, 1, approver, 2),
         Event("MemberAdmitted", {"memberId": 12, "name": "District 3 Food Bank",
                                  "kind": MEMBER_KINDS.index("charity"), "level": LEVELS.index("street")}),
         Event("AccountAdded", {"memberId": 12, "account": first.address}),
         Event("AccountAdded", {"memberId": 12, "account": second.address}),
         Event("EncryptionKeySet", {"memberId": 12, "key": key}),
-        Event("ProposalExecuted", {"proposalId": 1}),
+        Event("ProposalExecuted", {"proposalId": 1, "action": Action.AdmitMember}),
     ]
     assert ledger.proposal(1) == ProposalView(proposer.address, proposed.number, Action.AdmitMember,
-                                              True, 2, 1, body)
+                                              True, 2, 1, 1, body)
     assert ledger.view("memberCount") == 12
     assert ledger.member(12) == MemberView(12, "District 3 Food Bank", MEMBER_KINDS.index("charity"),
                                            LEVELS.index("street"), Status.Active,
@@ -158,9 +185,9 @@ def test_admit_member_executes_on_the_second_admins_approval(ledger: Ledger) -> 
     for account in (first, second):
         assert ledger.view("memberOf", account.address) == 12
         assert ledger.view("isActiveAccount", account.address) is True
-        assert ledger.view("activeMemberAt", account.address, approved.number) == (
+        assert ledger.view("activeMemberAt", account.address, approved_.number) == (
             12, MEMBER_KINDS.index("charity"), True)
-        assert ledger.view("activeMemberAt", account.address, approved.number - 1) == (0, 0, False)
+        assert ledger.view("activeMemberAt", account.address, approved_.number - 1) == (0, 0, False)
 
 
 def test_admitted_member_can_send_from_the_transaction_after_its_admission(ledger: Ledger) -> None:
@@ -173,7 +200,7 @@ def test_admitted_member_can_send_from_the_transaction_after_its_admission(ledge
     # One block: the newcomer's transaction before the executing approval, then one after it.
     too_early = ledger.sign(newcomer, recorder, record(b"early", b"d", 1), nonce=0)
     approval = ledger.sign(ledger.admins[1], ledger.registry,
-                           REGISTRY.encode("approve", proposal_id))
+                           REGISTRY.encode("approveProposal", proposal_id))
     right_after = ledger.sign(newcomer, recorder, record(b"late", b"d", 2), nonce=0)
     built = ledger.seal([too_early, approval, right_after])
     block = sealed(built)
@@ -314,7 +341,9 @@ def test_set_encryption_key(ledger: Ledger) -> None:
 
 
 def test_set_witnesses_and_clear_them(ledger: Ledger) -> None:
-    witnesses = (ledger.members[7].address, Signer.fresh("outside auditor").address)
+    outside = Signer.fresh("outside auditor")
+    admit(ledger, "Provincial Audit Office", MemberKind.Auditor, outside)
+    witnesses = (ledger.members[7].address, outside.address)
     _, events = ledger.govern(Action.SetWitnesses, payload(["address[]"], list(witnesses)))
     assert events == [Event("WitnessesChanged", {"witnesses": witnesses})]
     assert ledger.view("witnesses") == witnesses
@@ -328,6 +357,8 @@ def test_set_sealers_hands_sealing_to_the_new_key(ledger: Ledger) -> None:
     old_key = ledger.sealer_key
     new_key = keys.PrivateKey(keccak(text="second sealer"))
     new_sealer = new_key.public_key.to_checksum_address()
+    # Sealers are accounts of admin-kind members: the Audit Bureau (member 2) adds a sealer key.
+    ledger.govern(Action.AddAccount, payload(MEMBER_AND_ACCOUNT, 2, new_sealer))
 
     _, events = ledger.govern(Action.SetSealers, payload(["address[]"], [new_sealer]))
     assert events == [Event("SealersChanged", {"sealers": (new_sealer,)})]
@@ -353,34 +384,35 @@ def test_set_sealers_hands_sealing_to_the_new_key(ledger: Ledger) -> None:
 
 def test_set_admins_changes_set_threshold_and_epoch(ledger: Ledger) -> None:
     a0, a1, a2 = ledger.admins
-    newcomer = ledger.members[0]  # an account of an Active member, as the invariant requires
+    newcomer = Signer.fresh("district operations centre")
+    newcomer_id = admit(ledger, "District Operations Centre", MemberKind.Admin, newcomer)  # as the invariant requires
     new_admins = (a0.address, a1.address, newcomer.address)
 
     _, events = ledger.govern(Action.SetAdmins, payload(ADMINS, list(new_admins), 3))
-    assert events == [Event("AdminsChanged", {"admins": new_admins, "threshold": 3})]
+    assert events == [Event("AdminsChanged", {"admins": new_admins, "threshold": 3, "epoch": 2})]
     assert ledger.view("admins") == new_admins
     assert ledger.view("threshold") == 3
     assert ledger.view("adminEpoch") == 2
 
     # The removed admin can no longer propose; the added one can.
-    assert ledger.revert_of(a2, "propose", Action.SetWitnesses, b"") == ("MemberRegistryNotAdmin", (a2.address,))
+    assert ledger.revert_of(a2, "propose", Action.SetWitnesses, b"") == ("AdminApprovalsNotAdmin", (a2.address,))
     witnesses = payload(["address[]"], [ledger.members[7].address])
     proposal_id, proposed = ledger.propose(newcomer, Action.SetWitnesses, witnesses)
     assert proposed.events[-1] == Event("ProposalApproved", {
-        "proposalId": proposal_id, "approver": newcomer.address, "approvals": 1})
+        "proposalId": proposal_id, "approverMemberId": newcomer_id, "approver": newcomer.address,
+        "approvals": 1, "threshold": 3})
     assert ledger.proposal(proposal_id).epoch == 2
 
     # Threshold 3: the second approval does not execute, the third does.
     second = ledger.approve(a0, proposal_id)
     assert second.status == 1
-    assert second.events == [Event("ProposalApproved", {
-        "proposalId": proposal_id, "approver": a0.address, "approvals": 2})]
+    assert second.events == [approved(ledger, proposal_id, a0, 2, threshold=3)]
     assert ledger.view("witnesses") == ()
     third = ledger.approve(a1, proposal_id)
     assert third.events == [
-        Event("ProposalApproved", {"proposalId": proposal_id, "approver": a1.address, "approvals": 3}),
+        approved(ledger, proposal_id, a1, 3, threshold=3),
         Event("WitnessesChanged", {"witnesses": (ledger.members[7].address,)}),
-        Event("ProposalExecuted", {"proposalId": proposal_id}),
+        Event("ProposalExecuted", {"proposalId": proposal_id, "action": Action.SetWitnesses}),
     ]
     assert ledger.view("witnesses") == (ledger.members[7].address,)
 
@@ -393,11 +425,10 @@ def test_threshold_one_executes_inside_propose(ledger: Ledger) -> None:
     body = payload(["uint256", "bytes32"], 4, key)
     proposal_id, sent = ledger.propose(a0, Action.SetEncryptionKey, body)
     assert sent.events == [
-        Event("ProposalCreated", {"proposalId": proposal_id, "proposer": a0.address,
-                                  "action": Action.SetEncryptionKey, "payload": body}),
-        Event("ProposalApproved", {"proposalId": proposal_id, "approver": a0.address, "approvals": 1}),
+        created(proposal_id, Action.SetEncryptionKey, a0, body, epoch=2),
+        approved(ledger, proposal_id, a0, 1, threshold=1),
         Event("EncryptionKeySet", {"memberId": 4, "key": key}),
-        Event("ProposalExecuted", {"proposalId": proposal_id}),
+        Event("ProposalExecuted", {"proposalId": proposal_id, "action": Action.SetEncryptionKey}),
     ]
     assert ledger.proposal(proposal_id).executed is True
     assert ledger.member(4).encryption_key == key
@@ -409,17 +440,20 @@ def test_non_admin_cannot_propose_or_approve(ledger: Ledger) -> None:
     body = payload(["address[]"], [member.address])
     call = REGISTRY.encode("propose", Action.SetWitnesses, body)
 
-    assert ledger.revert_of(member, "propose", Action.SetWitnesses, body) == ("MemberRegistryNotAdmin", (member.address,))
+    assert ledger.revert_of(member, "propose", Action.SetWitnesses, body) == ("AdminApprovalsNotAdmin", (member.address,))
     sent = ledger.send(member, ledger.registry, call)
     assert sent.status == 0 and sent.events == []
     assert ledger.view("proposalCount") == 0
 
     proposal_id, _ = ledger.propose(ledger.admins[0], Action.SetWitnesses, body)
-    assert ledger.revert_of(member, "approve", proposal_id) == ("MemberRegistryNotAdmin", (member.address,))
+    assert ledger.revert_of(member, "approveProposal", proposal_id) == ("AdminApprovalsNotAdmin", (member.address,))
     sent = ledger.approve(member, proposal_id)
     assert sent.status == 0 and sent.events == []
     assert ledger.proposal(proposal_id).approvals == 1
-    assert ledger.view("hasApproved", proposal_id, member.address) is False
+    assert ledger.view("hasApproved", proposal_id, ledger.member_id(member)) is False
+    # The sealer key belongs to an admin member but is not an admin account.
+    sealer = Signer.of(ledger.devnet.keys["sealer"])
+    assert ledger.revert_of(sealer, "approveProposal", proposal_id) == ("AdminApprovalsNotAdmin", (sealer.address,))
     assert ledger.view("witnesses") == ()
 
     # An account of no member does not even get a transaction into a block.
@@ -434,7 +468,7 @@ def test_non_admin_cannot_propose_or_approve(ledger: Ledger) -> None:
 def test_double_approval_reverts_with_already_approved(ledger: Ledger) -> None:
     a0 = ledger.admins[0]
     proposal_id, _ = ledger.propose(a0, Action.SetWitnesses, payload(["address[]"], []))
-    assert ledger.revert_of(a0, "approve", proposal_id) == ("MemberRegistryAlreadyApproved", (proposal_id, a0.address))
+    assert ledger.revert_of(a0, "approveProposal", proposal_id) == ("AdminApprovalsAlreadyApproved", (proposal_id, 1))
     sent = ledger.approve(a0, proposal_id)
     assert sent.status == 0
     assert (ledger.proposal(proposal_id).approvals, ledger.proposal(proposal_id).executed) == (1, False)
@@ -442,28 +476,29 @@ def test_double_approval_reverts_with_already_approved(ledger: Ledger) -> None:
 
 def test_unknown_and_executed_proposals(ledger: Ledger) -> None:
     a2 = ledger.admins[2]
-    assert ledger.revert_of(a2, "approve", 7) == ("MemberRegistryUnknownProposal", (7,))
-    assert ledger.revert_of(a2, "approve", 0) == ("MemberRegistryUnknownProposal", (0,))
+    assert ledger.revert_of(a2, "approveProposal", 7) == ("AdminApprovalsUnknownProposal", (7,))
+    assert ledger.revert_of(a2, "approveProposal", 0) == ("AdminApprovalsUnknownProposal", (0,))
     assert ledger.approve(a2, 7).status == 0
 
-    proposal_id, _ = ledger.govern(Action.SetWitnesses, payload(["address[]"], [a2.address]))
-    assert ledger.revert_of(a2, "approve", proposal_id) == ("MemberRegistryProposalAlreadyExecuted", (proposal_id,))
+    auditor = ledger.members[7].address
+    proposal_id, _ = ledger.govern(Action.SetWitnesses, payload(["address[]"], [auditor]))
+    assert ledger.revert_of(a2, "approveProposal", proposal_id) == ("AdminApprovalsAlreadyExecuted", (proposal_id,))
     late = ledger.approve(a2, proposal_id)
     assert late.status == 0 and late.events == []
     assert ledger.proposal(proposal_id).approvals == 2
-    assert ledger.view("hasApproved", proposal_id, a2.address) is False
+    assert ledger.view("hasApproved", proposal_id, 3) is False
 
 
 def test_proposal_goes_stale_when_the_admin_set_changes(ledger: Ledger) -> None:
     a0, a1, a2 = ledger.admins
-    stale_id, _ = ledger.propose(a0, Action.SetWitnesses, payload(["address[]"], [a0.address]))
+    stale_id, _ = ledger.propose(a0, Action.SetWitnesses, payload(["address[]"], [ledger.members[7].address]))
     assert ledger.proposal(stale_id).epoch == 1
     # Same admins, same threshold: still a new epoch.
     ledger.govern(Action.SetAdmins, payload(ADMINS, [a0.address, a1.address, a2.address], 2),
                   proposer=a1, approver=a2)
     assert ledger.view("adminEpoch") == 2
 
-    assert ledger.revert_of(a1, "approve", stale_id) == ("MemberRegistryStaleProposal", (stale_id, 1, 2))
+    assert ledger.revert_of(a1, "approveProposal", stale_id) == ("AdminApprovalsStaleProposal", (stale_id, 1, 2))
     sent = ledger.approve(a1, stale_id)
     assert sent.status == 0
     assert ledger.view("witnesses") == ()
@@ -480,18 +515,22 @@ def test_invalid_threshold(ledger: Ledger) -> None:
     assert (ledger.view("threshold"), ledger.view("adminEpoch"), len(ledger.view("admins"))) == (2, 1, 3)
 
 
-def test_admins_must_be_accounts_of_active_members(ledger: Ledger) -> None:
+def test_admins_must_be_accounts_of_active_admin_members(ledger: Ledger) -> None:
     a0 = ledger.admins[0]
     stranger = Signer.fresh("not a member")
     assert ledger.refused(Action.SetAdmins, payload(ADMINS, [a0.address, stranger.address], 1)) == (
-        "MemberRegistryAdminNotActive", (stranger.address,))
+        "MemberRegistryIneligibleAccount", (stranger.address, MemberKind.Admin))
     assert ledger.refused(Action.SetAdmins, payload(ADMINS, [a0.address, a0.address], 1)) == (
         "MemberRegistryDuplicateAddress", (a0.address,))
+    department = ledger.members[0]
+    assert ledger.refused(Action.SetAdmins, payload(ADMINS, [a0.address, department.address], 1)) == (
+        "MemberRegistryIneligibleAccount", (department.address, MemberKind.Admin))
 
-    member = ledger.members[0]
-    ledger.govern(Action.SuspendMember, payload(["uint256", "string"], ledger.member_id(member), "x"))
-    assert ledger.refused(Action.SetAdmins, payload(ADMINS, [a0.address, member.address], 1)) == (
-        "MemberRegistryAdminNotActive", (member.address,))
+    officer = Signer.fresh("suspended admin officer")
+    officer_id = admit(ledger, "District Operations Centre", MemberKind.Admin, officer)
+    ledger.govern(Action.SuspendMember, payload(["uint256", "string"], officer_id, "x"))
+    assert ledger.refused(Action.SetAdmins, payload(ADMINS, [a0.address, officer.address], 1)) == (
+        "MemberRegistryIneligibleAccount", (officer.address, MemberKind.Admin))
 
 
 def test_account_already_taken(ledger: Ledger) -> None:
@@ -557,11 +596,11 @@ def test_admin_accounts_are_protected_until_removed_from_the_admin_set(ledger: L
         "MemberRegistryAccountNotOfMember", (ledger.member_id(m0), m1.address))
     assert ledger.member(1).status == Status.Active
 
-    # Once a0 is out of the admin set its member can be suspended (by the remaining admins).
-    ledger.govern(Action.SetAdmins, payload(ADMINS, [a1.address, a2.address], 2))
-    _, events = ledger.govern(Action.SuspendMember, payload(suspend, 1, "rotated out"), proposer=a1, approver=a2)
-    assert events == [Event("MemberSuspended", {"memberId": 1, "reason": "rotated out"})]
-    assert ledger.view("isActiveAccount", a0.address) is False
+    # Once a1 is out of the admin set its member can be suspended (by the remaining admins).
+    ledger.govern(Action.SetAdmins, payload(ADMINS, [a0.address, a2.address], 2))
+    _, events = ledger.govern(Action.SuspendMember, payload(suspend, 2, "rotated out"), proposer=a0, approver=a2)
+    assert events == [Event("MemberSuspended", {"memberId": 2, "reason": "rotated out"})]
+    assert ledger.view("isActiveAccount", a1.address) is False
 
 
 def test_admit_member_rejects_kind_and_level_out_of_range(ledger: Ledger) -> None:
@@ -576,11 +615,8 @@ def test_admit_member_rejects_kind_and_level_out_of_range(ledger: Ledger) -> Non
 
 def test_unknown_action_and_malformed_payload_revert(ledger: Ledger) -> None:
     a0, a1, _ = ledger.admins
-    # Action 9 does not exist: the ABI decoder rejects it before anything is stored.
-    with pytest.raises(ExecutionReverted) as reverted:
-        ledger.chain.call({"from": a0.canonical, "to": ledger.registry,
-                           "data": REGISTRY.encode("propose", 9, b"")}, ledger.chain.head)
-    assert reverted.value.data == b""
+    # Action 9 does not exist: refused before anything is stored.
+    assert ledger.revert_of(a0, "propose", 9, b"") == ("MemberRegistryUnknownAction", (9,))
     assert ledger.send(a0, ledger.registry, REGISTRY.encode("propose", 9, b"")).status == 0
     assert ledger.view("proposalCount") == 0
 
@@ -588,7 +624,7 @@ def test_unknown_action_and_malformed_payload_revert(ledger: Ledger) -> None:
     proposal_id, _ = ledger.propose(a0, Action.AdmitMember, b"\x01\x02")
     with pytest.raises(ExecutionReverted):
         ledger.chain.call({"from": a1.canonical, "to": ledger.registry,
-                           "data": REGISTRY.encode("approve", proposal_id)}, ledger.chain.head)
+                           "data": REGISTRY.encode("approveProposal", proposal_id)}, ledger.chain.head)
     assert ledger.approve(a1, proposal_id).status == 0
     assert (ledger.proposal(proposal_id).approvals, ledger.view("memberCount")) == (1, 11)
 
@@ -606,3 +642,61 @@ def test_zero_address_as_admin_is_an_invalid_account(ledger: Ledger) -> None:
     admins = [a.address for a in ledger.admins[:2]] + [ZERO]
     assert ledger.refused(Action.SetAdmins, payload(("address[]", "uint256"), admins, 2)) == (
         "MemberRegistryInvalidAccount", (ZERO,))
+
+
+# ------------------------------------------------------------------------ roles follow membership
+def test_sealers_are_accounts_of_admin_members_and_leave_with_them(ledger: Ledger) -> None:
+    a0, a1, a2 = ledger.admins
+    sealer = ledger.view("sealers")[0]
+    auditor = ledger.members[7]
+    hospital = ledger.members[5]
+    assert ledger.refused(Action.SetSealers, payload(["address[]"], [sealer, hospital.address])) == (
+        "MemberRegistryIneligibleAccount", (hospital.address, MemberKind.Admin))
+    assert ledger.refused(Action.SetSealers, payload(["address[]"], [auditor.address])) == (
+        "MemberRegistryIneligibleAccount", (auditor.address, MemberKind.Admin))
+
+    # A second sealer key held by the Audit Bureau (member 2), which also holds admin key a1.
+    backup = Signer.fresh("audit bureau sealer")
+    ledger.govern(Action.AddAccount, payload(MEMBER_AND_ACCOUNT, 2, backup.address))
+    ledger.govern(Action.SetSealers, payload(["address[]"], [sealer, backup.address]))
+    ledger.govern(Action.SetWitnesses, payload(["address[]"], [auditor.address]))
+
+    # Removing the backup key from its member takes it out of the sealer set.
+    _, events = ledger.govern(Action.RemoveAccount, payload(MEMBER_AND_ACCOUNT, 2, backup.address))
+    assert events == [Event("AccountRemoved", {"memberId": 2, "account": backup.address}),
+                      Event("SealersChanged", {"sealers": (sealer,)})]
+    assert ledger.chain.sealers_at(ledger.chain.head) == (to_canonical_address(sealer),)
+    # The last sealer cannot go: the chain would have nobody to seal it.
+    assert ledger.refused(Action.RemoveAccount, payload(MEMBER_AND_ACCOUNT, 1, sealer)) == (
+        "MemberRegistryNoSealers", ())
+    assert ledger.view("sealers") == (sealer,)
+
+    # Suspending the Audit Bureau (once a1 has left the admin set) takes its keys out of the sets too.
+    ledger.govern(Action.AddAccount, payload(MEMBER_AND_ACCOUNT, 2, backup.address))
+    ledger.govern(Action.SetSealers, payload(["address[]"], [sealer, backup.address]))
+    ledger.govern(Action.SetAdmins, payload(ADMINS, [a0.address, a2.address], 2))
+    _, events = ledger.govern(Action.SuspendMember, payload(["uint256", "string"], 2, "audit of the auditors"),
+                              proposer=a0, approver=a2)
+    assert events == [Event("MemberSuspended", {"memberId": 2, "reason": "audit of the auditors"}),
+                      Event("SealersChanged", {"sealers": (sealer,)})]
+    # Reinstating does not give the role back: that takes a new SetSealers.
+    ledger.govern(Action.ReinstateMember, payload(["uint256"], 2), proposer=a0, approver=a2)
+    assert ledger.view("sealers") == (sealer,)
+
+    # The node keeps sealing with the dev sealer key throughout.
+    assert ledger.send(a0, ledger.registry, REGISTRY.encode("memberCount")).status == 1
+
+
+def test_reinstated_witness_needs_a_new_witness_set(ledger: Ledger) -> None:
+    auditor = ledger.members[7]
+    auditor_id = ledger.member_id(auditor)
+    ledger.govern(Action.SetWitnesses, payload(["address[]"], [auditor.address]))
+    _, events = ledger.govern(Action.RemoveAccount, payload(MEMBER_AND_ACCOUNT, auditor_id, auditor.address))
+    assert events[-1] == Event("WitnessesChanged", {"witnesses": ()})
+    ledger.govern(Action.AddAccount, payload(MEMBER_AND_ACCOUNT, auditor_id, auditor.address))
+    assert ledger.view("witnesses") == ()
+    _, events = ledger.govern(Action.SetWitnesses, payload(["address[]"], [auditor.address]))
+    assert events == [Event("WitnessesChanged", {"witnesses": (auditor.address,)})]
+    # A member that is not suspended but whose role was never given keeps no role on suspension.
+    _, events = ledger.govern(Action.SuspendMember, payload(["uint256", "string"], 4, "x"))
+    assert events == [Event("MemberSuspended", {"memberId": 4, "reason": "x"})]

@@ -5,25 +5,22 @@ unit tests) through ``helpers.Ledger``: transactions are signed with eth_account
 ``LedgerChain.build_block``, views and expected reverts go through ``LedgerChain.call``.
 
 Covered: every role check and custom error with its arguments, every event with its arguments,
-conservation of every lot after every successful step (the driver checks it), and a Hypothesis
-state machine that drives random custody histories against a Python model.
+conservation of every lot after every successful step (the driver checks it), the correction
+rules (only the party whose count an event recorded corrects it, by what it counted), the
+sender's recall, and a Hypothesis state machine that drives random custody histories, recalls and
+corrections included, against a Python model.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
-from enum import IntEnum
-from typing import Any, NamedTuple, cast
+from typing import Any, cast
 
 import pytest
 from eth.abc import SignedTransactionAPI
 from eth.vm.spoof import SpoofTransaction
-from eth_abi import decode as abi_decode
 from eth_abi import encode as abi_encode
-from eth_typing import Address
 from eth_utils import keccak, to_checksum_address
-from eth_utils.abi import get_abi_output_types
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -36,257 +33,31 @@ from hypothesis.stateful import (
 )
 
 from conftest import DevNet, artifact
-from helpers import (Action, ContractAbi, Event, Ledger, MemberKind, Sent, Signer, Status, contract_address,
-                     payload)
+from helpers import (
+    COMMIT,
+    CUSTODY,
+    EXPIRY,
+    MASK,
+    PCS,
+    CorrectionKind,
+    Custody,
+    Event,
+    EventKind,
+    EventView,
+    IntakeView,
+    LotView,
+    MemberKind,
+    Sent,
+    Signer,
+    Status,
+    TransferStatus,
+    TransferView,
+    World,
+)
 from node.errors import ExecutionReverted
 
 ARTIFACT = artifact("SupplyCustody")
-
-
-class TransferStatus(IntEnum):
-    NONE = 0
-    InTransit = 1
-    Accepted = 2
-    Refused = 3
-
-
-class EventKind(IntEnum):
-    NONE = 0
-    Registered = 1
-    Sent = 2
-    Accepted = 3
-    Refused = 4
-    Consumed = 5
-    Corrected = 6
-
-
-class CorrectionKind(IntEnum):
-    Loss = 0
-    Found = 1
-
-
-class LotView(NamedTuple):
-    """``SupplyCustody.Lot`` as ``getLot(lotId)`` returns it."""
-
-    original: int
-    held: int
-    in_transit: int
-    consumed: int
-    losses: int
-    child_originals: int
-    holder: int
-    parent: int
-    root: int
-    pending_transfer: int
-    item_code: bytes
-    unit: bytes
-    expiry: int
-    receipt_code: bytes
-
-    def conserved(self) -> bool:
-        return self.original == (self.held + self.in_transit + self.consumed + self.losses
-                                 + self.child_originals)
-
-
-class IntakeView(NamedTuple):
-    charity_id: int
-    donor_commitment: bytes
-    registered_at: int
-    donor_public_name: str
-    documents_cid: str
-
-
-class TransferView(NamedTuple):
-    lot_id: int
-    parent_lot_id: int
-    from_member_id: int
-    to_member_id: int
-    quantity: int
-    received: int
-    sent_at: int
-    settled_at: int
-    status: int
-
-
-class EventView(NamedTuple):
-    kind: int
-    at: int
-    member_id: int
-    lot_id: int
-    other_lot_id: int
-
-
-class CustodyAbi(ContractAbi):
-    """The SupplyCustody codec. ``transfer`` is overloaded (the action and the view); outputs are
-    decoded by name and input count."""
-
-    def decode_output(self, fn: str, output: bytes, arity: int | None = None) -> Any:
-        (fn_abi,) = [e for e in self.abi if e.get("type") == "function" and e["name"] == fn
-                     and (arity is None or len(e["inputs"]) == arity)]
-        values = abi_decode(get_abi_output_types(fn_abi), output)  # type: ignore[arg-type]
-        return values[0] if len(values) == 1 else values
-
-
-CUSTODY = CustodyAbi(ARTIFACT["abi"])
-
-
-def b32(text: str) -> bytes:
-    return text.encode().ljust(32, b"\0")
-
-
-MASK = b32("GTIN:06901234567892")
-PCS = b32("pcs")
-COMMIT = keccak(b"salt-1|Acme Medical Ltd")
-EXPIRY = 1_900_000_000
-
-
-class Custody:
-    """One SupplyCustody deployment on a Ledger, with a driver that checks conservation."""
-
-    def __init__(self, ledger: Ledger, deployer: Signer, registry: bytes | None = None) -> None:
-        self.ledger = ledger
-        nonce = ledger.nonce(deployer)
-        sent = ledger.send(deployer, None, self.init_code(registry or ledger.registry))
-        assert sent.status == 1, "SupplyCustody deployment failed"
-        self.address = Address(contract_address(deployer.canonical, nonce))
-        assert ledger.chain.state_at(ledger.chain.head).get_code(self.address)
-
-    @staticmethod
-    def init_code(registry: bytes) -> bytes:
-        return bytes.fromhex(ARTIFACT["bytecode"][2:]) + abi_encode(["address"], [registry])
-
-    # ----------------------------------------------------------------- writes
-    def tx(self, signer: Signer, fn: str, *args: Any) -> SignedTransactionAPI:
-        return self.ledger.sign(signer, self.address, CUSTODY.encode(fn, *args))
-
-    def block(self, txs: Sequence[SignedTransactionAPI]) -> list[Sent]:
-        """Seal one block holding ``txs``; every lot must balance afterwards."""
-        built = self.ledger.seal(txs)
-        outcomes = [self.ledger.outcome(built, tx, CUSTODY, self.address) for tx in txs]
-        self.assert_all_conserved()
-        return outcomes
-
-    def send(self, signer: Signer, fn: str, *args: Any) -> Sent:
-        (sent,) = self.block([self.tx(signer, fn, *args)])
-        return sent
-
-    def ok(self, signer: Signer, fn: str, *args: Any) -> Sent:
-        """Send, and require success (with the custom error in the message if not)."""
-        before = self.revert_or_none(signer, fn, *args)
-        sent = self.send(signer, fn, *args)
-        assert sent.status == 1, f"{fn}{args} reverted: {before}"
-        return sent
-
-    def refused(self, signer: Signer, fn: str, *args: Any) -> tuple[str, tuple[Any, ...]]:
-        """The custom error ``fn(*args)`` from ``signer`` reverts with, checked both by ``eth_call``
-        and by a sealed transaction that must revert without events or any state change."""
-        error = self.revert_of(signer, fn, *args)
-        state = self.snapshot()
-        sent = self.send(signer, fn, *args)
-        assert sent.status == 0 and sent.events == [], f"{fn}{args} should have reverted"
-        assert self.snapshot() == state
-        return error
-
-    # ----------------------------------------------------------------- reads
-    def view(self, fn: str, *args: Any, arity: int | None = None) -> Any:
-        output = self.ledger.chain.call({"to": self.address, "data": CUSTODY.encode(fn, *args)},
-                                        self.ledger.chain.head)
-        return CUSTODY.decode_output(fn, output, arity)
-
-    def lot(self, lot_id: int) -> LotView:
-        return LotView(*self.view("getLot", lot_id))
-
-    def intake(self, lot_id: int) -> IntakeView:
-        return IntakeView(*self.view("getIntake", lot_id))
-
-    def transfer(self, transfer_id: int) -> TransferView:
-        return TransferView(*self.view("getTransfer", transfer_id))
-
-    def event(self, event_id: int) -> EventView:
-        return EventView(*self.view("getEvent", event_id))
-
-    def counts(self) -> tuple[int, int, int]:
-        return self.view("lotCount"), self.view("transferCount"), self.view("eventCount")
-
-    def snapshot(self) -> tuple[Any, ...]:
-        """Everything the contract exposes, to show that a reverted call changed nothing."""
-        lots, transfers, events = self.counts()
-        return ((lots, transfers, events),
-                tuple(self.lot(i) for i in range(1, lots + 1)),
-                tuple(self.transfer(i) for i in range(1, transfers + 1)),
-                tuple(self.event(i) for i in range(1, events + 1)))
-
-    def assert_all_conserved(self) -> None:
-        for lot_id in range(1, self.view("lotCount") + 1):
-            lot = self.lot(lot_id)
-            assert lot.conserved(), f"lot {lot_id} does not balance: {lot}"
-
-    def revert_or_none(self, signer: Signer | None, fn: str, *args: Any) -> tuple[str, tuple[Any, ...]] | None:
-        call: dict[str, Any] = {"to": self.address, "data": CUSTODY.encode(fn, *args)}
-        if signer is not None:
-            call["from"] = signer.canonical
-        try:
-            self.ledger.chain.call(call, self.ledger.chain.head)
-        except ExecutionReverted as exc:
-            return CUSTODY.decode_error(exc.data)
-        return None
-
-    def revert_of(self, signer: Signer | None, fn: str, *args: Any) -> tuple[str, tuple[Any, ...]]:
-        error = self.revert_or_none(signer, fn, *args)
-        assert error is not None, f"{fn}{args} from {signer} did not revert"
-        return error
-
-    def receipt_code(self, lot_id: int, commitment: bytes) -> bytes:
-        """keccak256(abi.encode(block.chainid, address(this), lotId, donorCommitment))."""
-        return keccak(abi_encode(["uint256", "address", "uint256", "bytes32"],
-                                 [self.ledger.chain.chain_id, self.address, lot_id, commitment]))
-
-
-@dataclass
-class World:
-    """A devnet ledger with one SupplyCustody deployed, and the dev members by role."""
-
-    ledger: Ledger
-    custody: Custody
-    department: Signer
-    transport: Signer
-    charity: Signer
-    warehouse: Signer
-    logistics: Signer
-    hospital: Signer
-    regulator: Signer
-    auditor: Signer
-    admin: Signer
-
-    @classmethod
-    def build(cls, devnet: DevNet) -> World:
-        ledger = Ledger(devnet)
-        department, transport, charity, warehouse, logistics, hospital, regulator, auditor = ledger.members[:8]
-        return cls(ledger, Custody(ledger, ledger.admins[0]), department, transport, charity, warehouse,
-                   logistics, hospital, regulator, auditor, ledger.admins[0])
-
-    def id(self, signer: Signer) -> int:
-        return self.ledger.member_id(signer)
-
-    def now(self) -> int:
-        return int(self.ledger.chain.head.timestamp)
-
-    def register(self, quantity: int = 1000, commitment: bytes = COMMIT, name: str = "Acme Medical Ltd",
-                 documents: str = "bafy-intake", expiry: int = EXPIRY) -> int:
-        sent = self.custody.ok(self.charity, "registerLot", MASK, quantity, PCS, commitment, name,
-                               documents, expiry)
-        (registered,) = sent.events
-        return int(registered.args["lotId"])
-
-    def send(self, sender: Signer, lot_id: int, quantity: int, receiver: Signer) -> tuple[int, int]:
-        sent = self.custody.ok(sender, "transfer", lot_id, quantity, self.id(receiver))
-        moved = sent.events[-1]
-        assert moved.name == "TransferSent"
-        return int(moved.args["transferId"]), int(moved.args["lotId"])
-
-    def suspend(self, member: Signer) -> None:
-        self.ledger.govern(Action.SuspendMember, payload(["uint256", "string"], self.id(member), "audit hold"))
-        assert self.ledger.member(self.id(member)).status == Status.Suspended
+WEEK = 7 * 24 * 3600
 
 
 @pytest.fixture
@@ -300,7 +71,7 @@ def test_constructor_needs_a_registry_with_code(world: World) -> None:
     data = Custody.init_code(stranger.canonical)
     with pytest.raises(ExecutionReverted) as raised:
         world.ledger.chain.call({"from": world.admin.canonical, "data": data}, world.ledger.chain.head)
-    assert CUSTODY.decode_error(raised.value.data) == ("SupplyCustodyInvalidRegistry", (stranger.address,))
+    assert CUSTODY.decode_error(raised.value.data) == ("MemberGatedInvalidRegistry", (stranger.address,))
     sent = world.ledger.send(world.admin, None, data)
     assert sent.status == 0
     assert to_checksum_address(world.custody.view("registry")) == to_checksum_address(world.ledger.registry)
@@ -312,13 +83,14 @@ def test_register_lot_records_the_donation_and_emits_its_receipt_code(world: Wor
     sent = c.ok(world.charity, "registerLot", MASK, 1000, PCS, COMMIT, "Acme Medical Ltd", "bafy-intake", EXPIRY)
     receipt = c.receipt_code(1, COMMIT)
     assert sent.events == [Event("LotRegistered", {
-        "eventId": 1, "lotId": 1, "charityId": charity, "receiptCode": receipt, "itemCode": MASK,
+        "eventId": 1, "lotId": 1, "charityId": charity, "receiptCode": receipt,
+        "account": world.charity.address, "itemCode": MASK,
         "quantity": 1000, "unit": PCS, "donorCommitment": COMMIT, "donorPublicName": "Acme Medical Ltd",
         "documentsCid": "bafy-intake", "expiry": EXPIRY})]
     at = world.now()
     assert c.lot(1) == LotView(1000, 1000, 0, 0, 0, 0, charity, 0, 1, 0, MASK, PCS, EXPIRY, receipt)
     assert c.intake(1) == IntakeView(charity, COMMIT, at, "Acme Medical Ltd", "bafy-intake")
-    assert c.event(1) == EventView(EventKind.Registered, at, charity, 1, 0)
+    assert c.event(1) == EventView(EventKind.Registered, at, charity, 1, 0, 0, 0, 1000, 0)
     assert c.view("lotIdByReceipt", receipt) == 1
     assert c.view("lotIdByReceipt", keccak(b"unknown")) == 0
     assert c.counts() == (1, 0, 1)
@@ -343,7 +115,7 @@ def test_only_charities_register_lots(world: World) -> None:
                          (world.regulator, MemberKind.Regulator), (world.auditor, MemberKind.Auditor),
                          (world.admin, MemberKind.Admin)]:
         assert world.custody.refused(signer, "registerLot", *args) == (
-            "SupplyCustodyUnauthorizedKind", (world.id(signer), kind))
+            "MemberGatedUnauthorizedKind", (world.id(signer), kind))
 
 
 def test_register_lot_rejects_empty_fields(world: World) -> None:
@@ -367,10 +139,11 @@ def test_only_active_member_accounts_act(world: World) -> None:
              ("accept", (transfer_id, 40, "")),
              ("refuse", (transfer_id, "no")),
              ("consume", (lot, 1, "bafy")),
-             ("correct", (1, lot, CorrectionKind.Loss, 1, "why"))]
+             ("recall", (transfer_id, "why")),
+             ("correct", (1, CorrectionKind.Loss, 1, "why"))]
     for fn, args in calls:
-        assert c.revert_of(stranger, fn, *args) == ("SupplyCustodyNotActiveAccount", (stranger.address,))
-        assert c.revert_of(None, fn, *args) == ("SupplyCustodyNotActiveAccount", ("0x" + "00" * 20,))
+        assert c.revert_of(stranger, fn, *args) == ("MemberGatedNotActive", (stranger.address,))
+        assert c.revert_of(None, fn, *args) == ("MemberGatedNotActive", ("0x" + "00" * 20,))
     # The node refuses the stranger's transaction before the contract sees it.
     sent = c.send(stranger, "consume", lot, 1, "bafy")
     assert sent.status is None and "not an active member" in sent.built.dropped[0][1]
@@ -378,10 +151,10 @@ def test_only_active_member_accounts_act(world: World) -> None:
     # A suspended receiver can neither be sent goods nor act; goods already sent to it stay in transit.
     world.suspend(world.warehouse)
     assert c.revert_of(world.warehouse, "accept", transfer_id, 40, "") == (
-        "SupplyCustodyNotActiveAccount", (world.warehouse.address,))
+        "MemberGatedNotActive", (world.warehouse.address,))
     assert c.refused(world.charity, "transfer", lot, 1, world.id(world.warehouse)) == (
         "SupplyCustodyInactiveReceiver", (world.id(world.warehouse), Status.Suspended))
-    assert c.transfer(transfer_id).status == TransferStatus.InTransit
+    assert c.transfer(transfer_id).status == TransferStatus.InTransit  # until its sender recalls them
 
 
 # ------------------------------------------------------------------------------------ transfer
@@ -393,23 +166,23 @@ def test_sending_the_whole_held_quantity_moves_the_lot_itself(world: World) -> N
     sent_at = world.now()
     assert sent.events == [Event("TransferSent", {
         "eventId": 2, "transferId": 1, "lotId": lot, "toMemberId": warehouse, "fromMemberId": charity,
-        "quantity": 300})]
+        "account": world.charity.address, "parentLotId": 0, "quantity": 300})]
     assert c.lot(lot)[:10] == (300, 0, 300, 0, 0, 0, charity, 0, lot, 1)
     assert c.transfer(1) == TransferView(lot, 0, charity, warehouse, 300, 0, sent_at, 0,
                                          TransferStatus.InTransit)
-    assert c.event(2) == EventView(EventKind.Sent, sent_at, charity, lot, 0)
+    assert c.event(2) == EventView(EventKind.Sent, sent_at, charity, lot, 0, 1, 0, 0, 0)
     assert c.counts() == (1, 1, 2)
 
     sent = c.ok(world.warehouse, "accept", 1, 300, "")
     assert sent.events == [Event("TransferAccepted", {
-        "eventId": 3, "transferId": 1, "lotId": lot, "memberId": warehouse, "sent": 300, "received": 300,
-        "lossReason": ""})]
+        "eventId": 3, "transferId": 1, "lotId": lot, "memberId": warehouse, "account": world.warehouse.address,
+        "sent": 300, "received": 300, "lossReason": ""})]
     settled = world.now()
     assert settled > sent_at
     assert c.lot(lot)[:10] == (300, 300, 0, 0, 0, 0, warehouse, 0, lot, 0)
     assert c.transfer(1) == TransferView(lot, 0, charity, warehouse, 300, 300, sent_at, settled,
                                          TransferStatus.Accepted)
-    assert c.event(3) == EventView(EventKind.Accepted, settled, warehouse, lot, 0)
+    assert c.event(3) == EventView(EventKind.Accepted, settled, warehouse, lot, 0, 1, 0, 300, 0)
 
 
 def test_sending_part_splits_off_a_child_lot_in_transit(world: World) -> None:
@@ -422,13 +195,14 @@ def test_sending_part_splits_off_a_child_lot_in_transit(world: World) -> None:
         Event("LotSplit", {"eventId": 2, "parentLotId": lot, "childLotId": 2, "memberId": charity,
                            "quantity": 250}),
         Event("TransferSent", {"eventId": 2, "transferId": 1, "lotId": 2, "toMemberId": logistics,
-                               "fromMemberId": charity, "quantity": 250}),
+                               "fromMemberId": charity, "account": world.charity.address, "parentLotId": lot,
+                               "quantity": 250}),
     ]
     assert c.lot(lot) == LotView(1000, 750, 0, 0, 0, 250, charity, 0, lot, 0, MASK, PCS, EXPIRY, receipt)
     assert c.lot(2) == LotView(250, 0, 250, 0, 0, 0, charity, lot, lot, 1, MASK, PCS, EXPIRY, receipt)
     assert c.transfer(1) == TransferView(2, lot, charity, logistics, 250, 0, world.now(), 0,
                                          TransferStatus.InTransit)
-    assert c.event(2) == EventView(EventKind.Sent, world.now(), charity, 2, lot)
+    assert c.event(2) == EventView(EventKind.Sent, world.now(), charity, 2, lot, 1, 0, 0, 0)
     # The child carries its donation's receipt code and intake record; the code still finds the root.
     assert c.intake(2) == c.intake(lot)
     assert c.view("lotIdByReceipt", receipt) == lot
@@ -464,7 +238,7 @@ def test_transfer_checks_holder_quantity_and_receiver(world: World) -> None:
                          (world.regulator, MemberKind.Regulator), (world.auditor, MemberKind.Auditor),
                          (world.admin, MemberKind.Admin)]:
         assert c.refused(world.charity, "transfer", lot, 1, world.id(signer)) == (
-            "SupplyCustodyUnauthorizedKind", (world.id(signer), kind))
+            "SupplyCustodyInvalidReceiverKind", (world.id(signer), kind))
     # Every custody kind may receive (the charity itself is excluded as the sender).
     for receiver in (world.warehouse, world.logistics, world.hospital):
         world.send(world.charity, lot, 1, receiver)
@@ -478,7 +252,7 @@ def test_a_lot_in_transit_is_frozen_for_its_holder(world: World) -> None:
     assert c.refused(world.charity, "transfer", lot, 1, world.id(world.warehouse)) == (
         "SupplyCustodyLotInTransit", (lot, transfer_id))
     assert c.refused(world.charity, "consume", lot, 1, "bafy") == ("SupplyCustodyLotInTransit", (lot, transfer_id))
-    assert c.refused(world.charity, "correct", 1, lot, CorrectionKind.Loss, 1, "x") == (
+    assert c.refused(world.charity, "correct", 1, CorrectionKind.Loss, 1, "x") == (
         "SupplyCustodyLotInTransit", (lot, transfer_id))
     # And the receiver does not hold it until it accepts.
     assert c.refused(world.hospital, "consume", lot, 1, "bafy") == (
@@ -496,8 +270,9 @@ def test_accept_with_a_shortfall_records_the_loss_with_its_reason(world: World) 
     assert c.refused(world.warehouse, "accept", transfer_id, 190, "") == ("SupplyCustodyMissingField", ("lossReason",))
     sent = c.ok(world.warehouse, "accept", transfer_id, 190, "10 boxes crushed in the truck")
     assert sent.events == [Event("TransferAccepted", {
-        "eventId": 3, "transferId": transfer_id, "lotId": child, "memberId": warehouse, "sent": 200,
-        "received": 190, "lossReason": "10 boxes crushed in the truck"})]
+        "eventId": 3, "transferId": transfer_id, "lotId": child, "memberId": warehouse,
+        "account": world.warehouse.address, "sent": 200, "received": 190, "lossReason": "10 boxes crushed in the truck"})]
+    assert (c.event(3).added, c.event(3).lost) == (190, 10)
     assert c.lot(child)[:7] == (200, 190, 0, 0, 10, 0, warehouse)
     assert c.lot(lot)[:7] == (500, 300, 0, 0, 0, 200, world.id(world.charity))
     assert c.transfer(transfer_id).received == 190
@@ -518,12 +293,12 @@ def test_refusing_returns_the_goods_to_the_sender(world: World) -> None:
     assert c.refused(world.hospital, "refuse", transfer_id, "") == ("SupplyCustodyMissingField", ("reason",))
     sent = c.ok(world.hospital, "refuse", transfer_id, "wrong item")
     assert sent.events == [Event("TransferRefused", {
-        "eventId": 3, "transferId": transfer_id, "lotId": lot, "memberId": hospital, "quantity": 100,
-        "reason": "wrong item"})]
+        "eventId": 3, "transferId": transfer_id, "lotId": lot, "memberId": hospital,
+        "account": world.hospital.address, "quantity": 100, "reason": "wrong item"})]
     assert c.lot(lot)[:10] == (100, 100, 0, 0, 0, 0, charity, 0, lot, 0)
     assert c.transfer(transfer_id) == TransferView(lot, 0, charity, hospital, 100, 0, sent_at, world.now(),
                                                    TransferStatus.Refused)
-    assert c.event(3) == EventView(EventKind.Refused, world.now(), hospital, lot, 0)
+    assert c.event(3) == EventView(EventKind.Refused, world.now(), hospital, lot, 0, transfer_id, 0, 100, 0)
 
     # A refused child lot stays a lot of its own, held by the sender, and can be sent again.
     transfer_id, child = world.send(world.charity, lot, 30, world.hospital)
@@ -571,9 +346,10 @@ def test_hospitals_and_charities_consume_with_a_document(world: World) -> None:
     assert c.refused(world.hospital, "consume", 77, 1, "bafy") == ("SupplyCustodyUnknownLot", (77,))
     sent = c.ok(world.hospital, "consume", child, 25, "bafy-ward-3-issue-slip")
     assert sent.events == [Event("LotConsumed", {
-        "eventId": 4, "lotId": child, "memberId": hospital, "quantity": 25, "documentsCid": "bafy-ward-3-issue-slip"})]
+        "eventId": 4, "lotId": child, "memberId": hospital, "account": world.hospital.address, "quantity": 25,
+        "documentsCid": "bafy-ward-3-issue-slip"})]
     assert c.lot(child)[:7] == (40, 15, 0, 25, 0, 0, hospital)
-    assert c.event(4) == EventView(EventKind.Consumed, world.now(), hospital, child, 0)
+    assert c.event(4) == EventView(EventKind.Consumed, world.now(), hospital, child, 0, 0, 0, 0, 0)
     # The intake charity distributes directly to people.
     c.ok(world.charity, "consume", lot, 60, "bafy-distribution-list")
     assert c.lot(lot)[:7] == (100, 0, 0, 60, 0, 40, charity)
@@ -586,62 +362,130 @@ def test_warehouses_and_logistics_cannot_consume(world: World) -> None:
         transfer_id, moved = world.send(world.charity, lot, 10, signer)
         c.ok(signer, "accept", transfer_id, 10, "")
         assert c.refused(signer, "consume", moved, 1, "bafy") == (
-            "SupplyCustodyUnauthorizedKind", (world.id(signer), kind))
+            "MemberGatedUnauthorizedKind", (world.id(signer), kind))
 
 
 # ------------------------------------------------------------------------------------ corrections
 def test_corrections_are_new_events_pointing_at_the_wrong_one(world: World) -> None:
     c = world.custody
-    lot = world.register(100)
+    lot = world.register(100)                                                    # event 1
     transfer_id, child = world.send(world.charity, lot, 50, world.warehouse)   # event 2
     c.ok(world.warehouse, "accept", transfer_id, 45, "5 missing")               # event 3
     warehouse, charity = world.id(world.warehouse), world.id(world.charity)
     accepted = c.event(3)
+    assert (accepted.added, accepted.lost) == (45, 5)
 
-    # The 5 "missing" boxes turn up: a Found correction of the accept event.
-    sent = c.ok(world.warehouse, "correct", 3, child, CorrectionKind.Found, 5, "found behind the racks")
+    # The 5 "missing" boxes turn up: the receiver that recorded the loss corrects its acceptance.
+    sent = c.ok(world.warehouse, "correct", 3, CorrectionKind.Found, 5, "found behind the racks")
     assert sent.events == [Event("CorrectionRecorded", {
         "eventId": 4, "correctedEventId": 3, "lotId": child, "memberId": warehouse,
-        "kind": CorrectionKind.Found, "quantity": 5, "reason": "found behind the racks"})]
+        "account": world.warehouse.address, "kind": CorrectionKind.Found, "quantity": 5,
+        "reason": "found behind the racks"})]
     assert c.lot(child)[:7] == (50, 50, 0, 0, 0, 0, warehouse)
-    assert c.event(4) == EventView(EventKind.Corrected, world.now(), warehouse, child, 0)
+    assert c.event(4) == EventView(EventKind.Corrected, world.now(), warehouse, child, 0, 0, 3, 5, 0)
     assert c.event(3) == accepted  # nothing is rewritten
+    assert c.view("correctedOf", 3) == (0, 5)
     # A recount at the warehouse: 2 fewer than received; then the correction itself is corrected.
-    c.ok(world.warehouse, "correct", 3, child, CorrectionKind.Loss, 2, "recount")
-    c.ok(world.warehouse, "correct", 5, child, CorrectionKind.Found, 1, "recount of the recount")
+    c.ok(world.warehouse, "correct", 3, CorrectionKind.Loss, 2, "recount")                 # event 5
+    c.ok(world.warehouse, "correct", 5, CorrectionKind.Found, 1, "recount of the recount")  # event 6
     assert c.lot(child)[:7] == (50, 49, 0, 0, 1, 0, warehouse)
-    # The split event concerns both lots: the charity corrects the parent's count against it.
-    sent = c.ok(world.charity, "correct", 2, lot, CorrectionKind.Loss, 3, "intake overcounted")
-    assert sent.events[0].args["correctedEventId"] == 2 and sent.events[0].args["lotId"] == lot
+    assert (c.view("correctedOf", 3), c.view("correctedOf", 5)) == ((2, 5), (0, 1))
+    # The intake charity corrects its own registration count on the parent it still holds.
+    sent = c.ok(world.charity, "correct", 1, CorrectionKind.Loss, 3, "intake overcounted")
+    assert (sent.events[0].args["correctedEventId"], sent.events[0].args["lotId"]) == (1, lot)
     assert c.lot(lot)[:7] == (100, 47, 0, 0, 3, 50, charity)
     assert c.counts() == (2, 1, 7)
 
 
 def test_correction_errors(world: World) -> None:
     c = world.custody
+    wh, ch = world.warehouse, world.charity
+    warehouse, charity = world.id(wh), world.id(ch)
+    lot = world.register(100)                                            # event 1
+    other = world.register(10)                                           # event 2
+    transfer_id, child = world.send(ch, lot, 50, wh)                   # event 3
+    c.ok(wh, "accept", transfer_id, 48, "2 wet")                        # event 4: added 48, lost 2
+    c.ok(ch, "consume", other, 1, "bafy-slip")                           # event 5
+    for missing in (0, 6):
+        assert c.refused(wh, "correct", missing, CorrectionKind.Loss, 1, "x") == ("SupplyCustodyUnknownEvent", (missing,))
+    # Sending and consuming count nothing into anyone's held quantity; a registration records no loss.
+    for kind in (CorrectionKind.Loss, CorrectionKind.Found):
+        assert c.refused(ch, "correct", 3, kind, 1, "x") == ("SupplyCustodyEventNotCorrectable", (3, EventKind.Sent, kind))
+        assert c.refused(ch, "correct", 5, kind, 1, "x") == (
+            "SupplyCustodyEventNotCorrectable", (5, EventKind.Consumed, kind))
+    assert c.refused(ch, "correct", 1, CorrectionKind.Found, 1, "x") == (
+        "SupplyCustodyEventNotCorrectable", (1, EventKind.Registered, CorrectionKind.Found))
+    # Only the member whose count the event recorded.
+    assert c.refused(wh, "correct", 1, CorrectionKind.Loss, 1, "x") == ("SupplyCustodyNotEventParty", (1, warehouse, charity))
+    assert c.refused(ch, "correct", 4, CorrectionKind.Found, 1, "x") == ("SupplyCustodyNotEventParty", (4, charity, warehouse))
+    assert c.refused(ch, "correct", 4, CorrectionKind.Loss, 1, "x") == ("SupplyCustodyNotEventParty", (4, charity, warehouse))
+    assert c.refused(wh, "correct", 4, CorrectionKind.Loss, 0, "x") == ("SupplyCustodyZeroQuantity", ())
+    assert c.refused(wh, "correct", 4, CorrectionKind.Loss, 1, "") == ("SupplyCustodyMissingField", ("reason",))
+    # No more than the event counted, nor more than is held.
+    assert c.refused(wh, "correct", 4, CorrectionKind.Loss, 49, "x") == ("SupplyCustodyExceedsCorrectable", (4, 49, 48))
+    assert c.refused(wh, "correct", 4, CorrectionKind.Found, 3, "x") == ("SupplyCustodyExceedsCorrectable", (4, 3, 2))
+    world.send(wh, child, 40, world.hospital)
+    assert c.refused(wh, "correct", 4, CorrectionKind.Loss, 9, "x") == ("SupplyCustodyExceedsHeld", (child, 9, 8))
+    # And only while it holds the lot.
+    transit, _ = world.send(wh, child, 8, world.logistics)
+    assert c.refused(wh, "correct", 4, CorrectionKind.Found, 1, "x") == ("SupplyCustodyLotInTransit", (child, transit))
+    c.ok(world.logistics, "accept", transit, 8, "")
+    assert c.refused(wh, "correct", 4, CorrectionKind.Found, 1, "x") == ("SupplyCustodyNotHolder", (child, warehouse))
+    assert c.revert_of(None, "correctedOf", 99) == ("SupplyCustodyUnknownEvent", (99,))
+
+
+def test_a_refused_or_recalled_return_is_corrected_by_the_sender(world: World) -> None:
+    """A refusal is recorded by the receiver but puts the goods back into the sender's count: the
+    other party of the transfer, the sender, is the one that may correct how many came back."""
+    c = world.custody
     lot = world.register(100)
-    other = world.register(10)                                                   # event 2
-    transfer_id, child = world.send(world.charity, lot, 50, world.warehouse)   # event 3
-    c.ok(world.warehouse, "accept", transfer_id, 48, "2 wet")                   # event 4
-    wh = world.warehouse
-    for missing in (0, 5):
-        assert c.refused(wh, "correct", missing, child, CorrectionKind.Loss, 1, "x") == (
-            "SupplyCustodyUnknownEvent", (missing,))
-    assert c.refused(wh, "correct", 4, 99, CorrectionKind.Loss, 1, "x") == ("SupplyCustodyUnknownLot", (99,))
-    assert c.refused(wh, "correct", 4, lot, CorrectionKind.Loss, 1, "x") == (
-        "SupplyCustodyNotHolder", (lot, world.id(wh)))
-    assert c.refused(world.charity, "correct", 2, lot, CorrectionKind.Loss, 1, "x") == (
-        "SupplyCustodyEventNotOfLot", (2, lot))
-    assert c.refused(world.charity, "correct", 1, other, CorrectionKind.Loss, 1, "x") == (
-        "SupplyCustodyEventNotOfLot", (1, other))
-    assert c.refused(wh, "correct", 4, child, CorrectionKind.Loss, 0, "x") == ("SupplyCustodyZeroQuantity", ())
-    assert c.refused(wh, "correct", 4, child, CorrectionKind.Loss, 1, "") == ("SupplyCustodyMissingField", ("reason",))
-    assert c.refused(wh, "correct", 4, child, CorrectionKind.Loss, 49, "x") == (
-        "SupplyCustodyExceedsHeld", (child, 49, 48))
-    assert c.refused(wh, "correct", 4, child, CorrectionKind.Found, 3, "x") == (
-        "SupplyCustodyExceedsLosses", (child, 3, 2))
-    assert c.refused(world.charity, "correct", 1, lot, CorrectionKind.Found, 1, "x") == (
-        "SupplyCustodyExceedsLosses", (lot, 1, 0))
+    transfer_id, child = world.send(world.charity, lot, 30, world.hospital)   # event 2
+    c.ok(world.hospital, "refuse", transfer_id, "wrong size")                  # event 3
+    assert c.refused(world.hospital, "correct", 3, CorrectionKind.Loss, 1, "x") == (
+        "SupplyCustodyNotEventParty", (3, world.id(world.hospital), world.id(world.charity)))
+    c.ok(world.charity, "correct", 3, CorrectionKind.Loss, 2, "2 boxes did not come back")
+    assert c.lot(child)[:7] == (30, 28, 0, 0, 2, 0, world.id(world.charity))
+    assert c.refused(world.charity, "correct", 3, CorrectionKind.Loss, 29, "x") == (
+        "SupplyCustodyExceedsCorrectable", (3, 29, 28))
+
+
+# ------------------------------------------------------------------------------------ recall
+def test_the_sender_recalls_goods_in_transit_after_the_timeout(world: World) -> None:
+    c = world.custody
+    charity, warehouse = world.id(world.charity), world.id(world.warehouse)
+    lot = world.register(100)
+    transfer_id, moved = world.send(world.charity, lot, 100, world.warehouse)
+    sent_at = c.transfer(transfer_id).sent_at
+    assert c.view("transitTimeout") == WEEK
+    # The last second of the week is still the receiver's.
+    assert c.refused(world.charity, "recall", transfer_id, "x", at=sent_at + WEEK) == (
+        "SupplyCustodyRecallTooEarly", (transfer_id, Status.Active, sent_at + WEEK))
+    assert c.refused(world.warehouse, "recall", transfer_id, "x") == ("SupplyCustodyNotSender", (transfer_id, warehouse))
+    assert c.refused(world.charity, "recall", 9, "x") == ("SupplyCustodyUnknownTransfer", (9,))
+    assert c.refused(world.charity, "recall", transfer_id, "") == ("SupplyCustodyMissingField", ("reason",))
+
+    sent = c.ok(world.charity, "recall", transfer_id, "never acknowledged")
+    assert sent.events == [Event("TransferRecalled", {
+        "eventId": 3, "transferId": transfer_id, "lotId": moved, "memberId": charity,
+        "account": world.charity.address, "quantity": 100, "receiverStatus": Status.Active,
+        "reason": "never acknowledged"})]
+    assert c.transfer(transfer_id) == TransferView(moved, 0, charity, warehouse, 100, 0, sent_at, world.now(),
+                                                   TransferStatus.Recalled)
+    assert c.event(3) == EventView(EventKind.Recalled, world.now(), charity, moved, 0, transfer_id, 0, 100, 0)
+    assert c.lot(moved)[:10] == (100, 100, 0, 0, 0, 0, charity, 0, lot, 0)
+    # Settled: the receiver cannot accept any more, nor the sender recall twice.
+    assert c.refused(world.warehouse, "accept", transfer_id, 100, "") == (
+        "SupplyCustodyTransferSettled", (transfer_id, TransferStatus.Recalled))
+    assert c.refused(world.charity, "recall", transfer_id, "again") == (
+        "SupplyCustodyTransferSettled", (transfer_id, TransferStatus.Recalled))
+    # A settled transfer cannot be recalled either.
+    accepted, _ = world.send(world.charity, lot, 10, world.warehouse)
+    c.ok(world.warehouse, "accept", accepted, 10, "")
+    assert c.refused(world.charity, "recall", accepted, "x", at=world.now() + WEEK + 1) == (
+        "SupplyCustodyTransferSettled", (accepted, TransferStatus.Accepted))
+    # The sender corrects the count of what came back, like after a refusal.
+    c.ok(world.charity, "correct", 3, CorrectionKind.Loss, 4, "4 boxes were not returned")
+    assert c.lot(moved)[:5] == (100, 86, 0, 0, 4)
 
 
 # ------------------------------------------------------------------------------------ views
@@ -699,7 +543,7 @@ def test_a_donation_from_intake_to_the_ward(world: World) -> None:
     t3, lot_h = world.send(world.logistics, lot_l, 500, world.hospital)
     c.ok(world.hospital, "accept", t3, 500, "")
     c.ok(world.hospital, "consume", lot_h, 480, "bafy-issue-slips")
-    c.ok(world.logistics, "correct", 5, lot_l, CorrectionKind.Found, 3, "found in the depot")
+    c.ok(world.logistics, "correct", 5, CorrectionKind.Found, 3, "found in the depot")
     c.ok(world.charity, "consume", lot, 400, "bafy-street-distribution")
     events = [c.event(i) for i in range(1, c.view("eventCount") + 1)]
     assert [e.kind for e in events] == [EventKind.Registered, EventKind.Sent, EventKind.Accepted, EventKind.Sent,
@@ -751,18 +595,32 @@ class ModelTransfer:
 
 
 @dataclass
+class ModelEvent:
+    """What an event counted, and for whom: the bounds of the corrections it can take."""
+
+    lot_id: int
+    recorder: int  # the acting member; may correct a loss it recorded (Found)
+    gainer: int  # the member whose held quantity it increased; may correct that (Loss)
+    added: int = 0
+    lost: int = 0
+    loss_corrected: int = 0
+    found_corrected: int = 0
+
+
+@dataclass
 class Model:
     lots: dict[int, ModelLot] = field(default_factory=dict)
     transfers: dict[int, ModelTransfer] = field(default_factory=dict)
-    events: list[tuple[int, int]] = field(default_factory=list)  # (lotId, otherLotId) per event id
+    events: list[ModelEvent] = field(default_factory=list)  # event id i is events[i - 1]
 
 
 PICK = st.integers(min_value=0, max_value=10**6)
 
 
 class CustodyMachine(RuleBasedStateMachine):
-    """Random custody histories across charity, warehouse, logistics and hospital; after every step
-    each lot's ``lot()`` view must equal the model and balance."""
+    """Random custody histories across charity, warehouse, logistics and hospital, recalls and
+    corrections included; after every step each lot's ``lot()`` view must equal the model and
+    balance, and every event's corrections stay within what it counted."""
 
     def __init__(self, devnet: DevNet) -> None:
         super().__init__()
@@ -774,14 +632,14 @@ class CustodyMachine(RuleBasedStateMachine):
         self.model = Model()
 
     # ------------------------------------------------------------- helpers
-    def _one(self, signer: Signer, fn: str, *args: Any) -> Sent:
+    def _one(self, signer: Signer, fn: str, *args: Any, at: int | None = None) -> Sent:
         """One rule, one block: the call must succeed."""
-        sent = self.c.ok(signer, fn, *args)
+        sent = self.c.ok(signer, fn, *args, at=at)
         assert len(sent.built.receipts) == 1
         return sent
 
-    def _event(self, lot_id: int, other: int = 0) -> int:
-        self.model.events.append((lot_id, other))
+    def _event(self, event: ModelEvent) -> int:
+        self.model.events.append(event)
         return len(self.model.events)
 
     def _free_lots(self, holders: set[int] | None = None) -> list[int]:
@@ -792,15 +650,27 @@ class CustodyMachine(RuleBasedStateMachine):
     def _pending(self) -> list[int]:
         return [i for i, t in self.model.transfers.items() if t.status == TransferStatus.InTransit]
 
-    def _correctable(self, kind: CorrectionKind) -> list[tuple[int, int]]:
+    def _correctable(self, kind: int) -> list[int]:
+        """Event ids a correction of ``kind`` may be made against now, by the member it names."""
         out = []
-        for event_id, (lot_id, other) in enumerate(self.model.events, start=1):
-            for target in (lot_id, other):
-                lot = self.model.lots.get(target)
-                if lot is not None and lot.pending == 0 and (
-                        lot.held if kind == CorrectionKind.Loss else lot.losses) > 0:
-                    out.append((event_id, target))
+        for event_id, e in enumerate(self.model.events, start=1):
+            lot = self.model.lots[e.lot_id]
+            party = e.gainer if kind == CorrectionKind.Loss else e.recorder
+            left = e.added - e.loss_corrected if kind == CorrectionKind.Loss else e.lost - e.found_corrected
+            if left > 0 and lot.pending == 0 and lot.holder == party and (kind == CorrectionKind.Found or lot.held > 0):
+                out.append(event_id)
         return out
+
+    def _return(self, transfer_id: int, status: int) -> ModelTransfer:
+        """Refusal or recall: the goods go back into the sender's held quantity."""
+        t = self.model.transfers[transfer_id]
+        lot = self.model.lots[t.lot_id]
+        lot.in_transit -= t.quantity
+        lot.held += t.quantity
+        lot.pending = 0
+        t.settled_at, t.status = self.world.now(), status
+        assert lot.holder == t.sender
+        return t
 
     # ------------------------------------------------------------- rules
     @initialize(quantity=st.integers(1, 500))
@@ -816,7 +686,7 @@ class CustodyMachine(RuleBasedStateMachine):
         sent = self._one(self.world.charity, "registerLot", MASK, quantity, PCS, commitment, "", "bafy", 0)
         lot_id = len(self.model.lots) + 1
         self.model.lots[lot_id] = ModelLot(quantity, charity, lot_id, held=quantity)
-        event_id = self._event(lot_id)
+        event_id = self._event(ModelEvent(lot_id, charity, charity, added=quantity))
         (registered,) = sent.events
         assert registered.name == "LotRegistered"
         assert (registered.args["eventId"], registered.args["lotId"], registered.args["quantity"]) == (
@@ -827,7 +697,8 @@ class CustodyMachine(RuleBasedStateMachine):
         lot = self.model.lots[lot_id]
         receivers = sorted(m for m in self.members if m != lot.holder)
         receiver = receivers[to_pick % len(receivers)]
-        sent = self._one(self.members[lot.holder], "transfer", lot_id, quantity, receiver)
+        sender = self.members[lot.holder]
+        sent = self._one(sender, "transfer", lot_id, quantity, receiver)
         transfer_id = len(self.model.transfers) + 1
         if quantity == lot.held:
             moved, parent = lot_id, 0
@@ -838,12 +709,12 @@ class CustodyMachine(RuleBasedStateMachine):
             lot.child_originals += quantity
             self.model.lots[moved] = ModelLot(quantity, lot.holder, lot.root, parent=lot_id, in_transit=quantity,
                                               pending=transfer_id)
-        event_id = self._event(moved, parent)
+        event_id = self._event(ModelEvent(moved, lot.holder, lot.holder))
         self.model.transfers[transfer_id] = ModelTransfer(moved, parent, lot.holder, receiver, quantity,
                                                           self.world.now())
         expected = [Event("TransferSent", {"eventId": event_id, "transferId": transfer_id, "lotId": moved,
                                            "toMemberId": receiver, "fromMemberId": lot.holder,
-                                           "quantity": quantity})]
+                                           "account": sender.address, "parentLotId": parent, "quantity": quantity})]
         if parent:
             expected.insert(0, Event("LotSplit", {"eventId": event_id, "parentLotId": lot_id, "childLotId": moved,
                                                   "memberId": lot.holder, "quantity": quantity}))
@@ -871,33 +742,58 @@ class CustodyMachine(RuleBasedStateMachine):
         t = self.model.transfers[transfer_id]
         received = max(0, t.quantity - shortfall)
         reason = "damaged in transit" if received < t.quantity else ""
-        sent = self._one(self.members[t.receiver], "accept", transfer_id, received, reason)
+        receiver = self.members[t.receiver]
+        sent = self._one(receiver, "accept", transfer_id, received, reason)
         lot = self.model.lots[t.lot_id]
         lot.in_transit -= t.quantity
         lot.held += received
         lot.losses += t.quantity - received
         lot.holder, lot.pending = t.receiver, 0
         t.received, t.settled_at, t.status = received, self.world.now(), TransferStatus.Accepted
+        event_id = self._event(ModelEvent(t.lot_id, t.receiver, t.receiver, added=received, lost=t.quantity - received))
         assert sent.events == [Event("TransferAccepted", {
-            "eventId": self._event(t.lot_id), "transferId": transfer_id, "lotId": t.lot_id,
-            "memberId": t.receiver, "sent": t.quantity, "received": received, "lossReason": reason})]
+            "eventId": event_id, "transferId": transfer_id, "lotId": t.lot_id, "memberId": t.receiver,
+            "account": receiver.address, "sent": t.quantity, "received": received, "lossReason": reason})]
 
     @precondition(lambda self: bool(self._pending()))
     @rule(pick=PICK)
     def refuse(self, pick: int) -> None:
         pending = self._pending()
         transfer_id = pending[pick % len(pending)]
-        t = self.model.transfers[transfer_id]
-        sent = self._one(self.members[t.receiver], "refuse", transfer_id, "not ordered")
-        lot = self.model.lots[t.lot_id]
-        lot.in_transit -= t.quantity
-        lot.held += t.quantity
-        lot.pending = 0
-        t.settled_at, t.status = self.world.now(), TransferStatus.Refused
-        assert lot.holder == t.sender
+        receiver = self.members[self.model.transfers[transfer_id].receiver]
+        sent = self._one(receiver, "refuse", transfer_id, "not ordered")
+        t = self._return(transfer_id, TransferStatus.Refused)
+        # Recorded by the receiver, but the goods went back into the sender's count.
+        event_id = self._event(ModelEvent(t.lot_id, t.receiver, t.sender, added=t.quantity))
         assert sent.events == [Event("TransferRefused", {
-            "eventId": self._event(t.lot_id), "transferId": transfer_id, "lotId": t.lot_id,
-            "memberId": t.receiver, "quantity": t.quantity, "reason": "not ordered"})]
+            "eventId": event_id, "transferId": transfer_id, "lotId": t.lot_id, "memberId": t.receiver,
+            "account": receiver.address, "quantity": t.quantity, "reason": "not ordered"})]
+
+    @precondition(lambda self: bool(self._pending()))
+    @rule(pick=PICK, suspend=st.booleans())
+    def recall(self, pick: int, suspend: bool) -> None:
+        """The sender takes goods back: after the receiver's suspension (then reinstated), or once
+        the transit timeout has passed (the block is sealed a week and a second after sending)."""
+        pending = self._pending()
+        transfer_id = pending[pick % len(pending)]
+        t = self.model.transfers[transfer_id]
+        sender = self.members[t.sender]
+        at = None
+        if suspend:
+            self.world.suspend(self.members[t.receiver])
+        else:
+            at = max(self.world.now(), t.sent_at + WEEK) + 1
+        sent = self._one(sender, "recall", transfer_id, "receiver silent", at=at)
+        status = Status.Suspended if suspend else Status.Active
+        if suspend:
+            self.world.reinstate(self.members[t.receiver])
+        self._return(transfer_id, TransferStatus.Recalled)
+        t.settled_at = sent.timestamp
+        event_id = self._event(ModelEvent(t.lot_id, t.sender, t.sender, added=t.quantity))
+        assert sent.events == [Event("TransferRecalled", {
+            "eventId": event_id, "transferId": transfer_id, "lotId": t.lot_id, "memberId": t.sender,
+            "account": sender.address, "quantity": t.quantity, "receiverStatus": status,
+            "reason": "receiver silent"})]
 
     @precondition(lambda self: bool(self._free_lots(self.consumers)))
     @rule(pick=PICK, amount=PICK)
@@ -906,12 +802,14 @@ class CustodyMachine(RuleBasedStateMachine):
         lot_id = lots[pick % len(lots)]
         lot = self.model.lots[lot_id]
         quantity = 1 + amount % lot.held
-        sent = self._one(self.members[lot.holder], "consume", lot_id, quantity, "bafy-slip")
+        holder = self.members[lot.holder]
+        sent = self._one(holder, "consume", lot_id, quantity, "bafy-slip")
         lot.held -= quantity
         lot.consumed += quantity
+        event_id = self._event(ModelEvent(lot_id, lot.holder, lot.holder))
         assert sent.events == [Event("LotConsumed", {
-            "eventId": self._event(lot_id), "lotId": lot_id, "memberId": lot.holder, "quantity": quantity,
-            "documentsCid": "bafy-slip"})]
+            "eventId": event_id, "lotId": lot_id, "memberId": lot.holder, "account": holder.address,
+            "quantity": quantity, "documentsCid": "bafy-slip"})]
 
     @precondition(lambda self: bool(self._correctable(CorrectionKind.Loss))
                   or bool(self._correctable(CorrectionKind.Found)))
@@ -922,21 +820,36 @@ class CustodyMachine(RuleBasedStateMachine):
         if not options:
             kind = CorrectionKind.Loss if found else CorrectionKind.Found
             options = self._correctable(kind)
-        event_id, lot_id = options[pick % len(options)]
-        lot = self.model.lots[lot_id]
-        quantity = 1 + amount % (lot.held if kind == CorrectionKind.Loss else lot.losses)
-        sent = self._one(self.members[lot.holder], "correct", event_id, lot_id, kind, quantity, "recount")
-        delta = quantity if kind == CorrectionKind.Loss else -quantity
-        lot.held -= delta
-        lot.losses += delta
+        event_id = options[pick % len(options)]
+        e = self.model.events[event_id - 1]
+        lot = self.model.lots[e.lot_id]
+        if kind == CorrectionKind.Loss:
+            limit = min(e.added - e.loss_corrected, lot.held)
+        else:
+            limit = e.lost - e.found_corrected
+        quantity = 1 + amount % limit
+        corrector = self.members[lot.holder]
+        sent = self._one(corrector, "correct", event_id, kind, quantity, "recount")
+        if kind == CorrectionKind.Loss:
+            lot.held -= quantity
+            lot.losses += quantity
+            e.loss_corrected += quantity
+            correction = ModelEvent(e.lot_id, lot.holder, lot.holder, lost=quantity)
+        else:
+            lot.held += quantity
+            lot.losses -= quantity
+            e.found_corrected += quantity
+            correction = ModelEvent(e.lot_id, lot.holder, lot.holder, added=quantity)
         assert sent.events == [Event("CorrectionRecorded", {
-            "eventId": self._event(lot_id), "correctedEventId": event_id, "lotId": lot_id,
-            "memberId": lot.holder, "kind": kind, "quantity": quantity, "reason": "recount"})]
+            "eventId": self._event(correction), "correctedEventId": event_id, "lotId": e.lot_id,
+            "memberId": lot.holder, "account": corrector.address, "kind": kind, "quantity": quantity,
+            "reason": "recount"})]
 
     @precondition(lambda self: bool(self._free_lots()))
     @rule(pick=PICK)
     def wrong_moves_are_refused(self, pick: int) -> None:
-        """Cheap negative probes by eth_call: over-sending, a stranger's move, a second settle."""
+        """Cheap negative probes by eth_call: over-sending, a stranger's move, a second settle, a
+        correction by a member whose count the event did not record, an early recall."""
         lots = self._free_lots()
         lot_id = lots[pick % len(lots)]
         lot = self.model.lots[lot_id]
@@ -951,6 +864,19 @@ class CustodyMachine(RuleBasedStateMachine):
             t = self.model.transfers[settled[pick % len(settled)]]
             assert self.c.revert_of(self.members[t.receiver], "refuse", settled[pick % len(settled)], "x") == (
                 "SupplyCustodyTransferSettled", (settled[pick % len(settled)], t.status))
+        gains = [i for i, e in enumerate(self.model.events, start=1) if e.added > 0]
+        if gains:
+            event_id = gains[pick % len(gains)]
+            party = self.model.events[event_id - 1].gainer
+            stranger = next(m for m in self.members if m != party)
+            assert self.c.revert_of(self.members[stranger], "correct", event_id, CorrectionKind.Loss, 1, "x") == (
+                "SupplyCustodyNotEventParty", (event_id, stranger, party))
+        pending = [i for i, t in self.model.transfers.items()
+                   if t.status == TransferStatus.InTransit and self.world.now() <= t.sent_at + WEEK]
+        if pending:
+            t = self.model.transfers[pending[0]]
+            assert self.c.revert_of(self.members[t.sender], "recall", pending[0], "x") == (
+                "SupplyCustodyRecallTooEarly", (pending[0], Status.Active, t.sent_at + WEEK))
 
     # ------------------------------------------------------------- invariants
     @invariant()
@@ -965,6 +891,9 @@ class CustodyMachine(RuleBasedStateMachine):
             assert lot.child_originals == sum(children)
         for transfer_id, t in self.model.transfers.items():
             assert self.c.transfer(transfer_id) == t.view()
+        for event_id, e in enumerate(self.model.events, start=1):
+            assert self.c.view("correctedOf", event_id) == (e.loss_corrected, e.found_corrected)
+            assert e.loss_corrected <= e.added and e.found_corrected <= e.lost
 
 
 def test_random_custody_histories_conserve_every_lot(devnet: DevNet) -> None:

@@ -47,6 +47,21 @@ def test_genesis_errors_name_the_field(devnet: DevNet) -> None:
     doc["registry"]["members"][0]["kind"] = "bank"
     with pytest.raises(GenesisError, match=r"members\[0\]\.kind"):
         parse_genesis(doc)
+    # The registry's role rules: admins and sealers are accounts of admin-kind members, and the
+    # threshold counts admin members, not accounts.
+    doc = load_genesis(devnet.genesis_path).to_json()
+    doc["registry"]["sealers"] = [doc["registry"]["members"][3]["accounts"][0]]  # a department's
+    with pytest.raises(GenesisError, match=r"genesis.registry.sealers: .* not an account of a member of kind admin"):
+        parse_genesis(doc)
+    doc = load_genesis(devnet.genesis_path).to_json()
+    doc["registry"]["admins"].append(doc["registry"]["members"][10]["accounts"][0])  # the auditor's
+    with pytest.raises(GenesisError, match=r"genesis.registry.admins: .* not an account of a member of kind admin"):
+        parse_genesis(doc)
+    doc = load_genesis(devnet.genesis_path).to_json()
+    doc["registry"]["admins"] = doc["registry"]["members"][0]["accounts"] + doc["registry"]["admins"][1:2]
+    doc["registry"]["threshold"] = 3  # three accounts, two members
+    with pytest.raises(GenesisError, match=r"genesis.registry.threshold: 3 is more than the 2 distinct admin members"):
+        parse_genesis(doc)
 
 
 def test_sealed_block_carries_the_sealers_signature(devnet: DevNet) -> None:

@@ -34,7 +34,10 @@ def test_consortium_init_and_run_with_sealer_keystore(tmp_path: Path) -> None:
         "admins": [{"keystore": "admin.json"}],
         "sealers": [{"keystore": "sealer.json"}],
         "members": [
-            {"name": "Admin Office", "kind": "admin", "level": "city", "accounts": [{"keystore": "admin.json"}]},
+            # Sealers are accounts of admin-kind members: the office holds the sealer key beside
+            # its admin key (only the latter is in the admin set).
+            {"name": "Admin Office", "kind": "admin", "level": "city",
+             "accounts": [{"keystore": "admin.json"}, {"keystore": "sealer.json"}]},
             {"name": "Red Cross", "kind": "charity", "level": "city", "accounts": [clerk.address]},
         ],
     }))

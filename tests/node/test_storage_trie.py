@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from eth.db.account import AccountDB
 from eth.db.atomic import AtomicDB
+from eth_utils import ValidationError
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from trie import HexaryTrie
@@ -68,8 +72,12 @@ def test_state_roots_match_py_evm(ops: list[tuple[str, bytes, int, int]]) -> Non
             checkpoints.append((stock.record(), batched.record()))
         elif kind == "revert" and checkpoints:
             cs, cb = checkpoints.pop()
-            stock.discard(cs)  # type: ignore[arg-type]
-            batched.discard(cb)  # type: ignore[arg-type]
+            refused = (_refusal(stock.discard, cs), _refusal(batched.discard, cb))
+            # py-evm itself refuses some reverts (an account deleted twice, then written, within one
+            # checkpoint trips its clear-count check); ours must refuse exactly the same ones.
+            assert refused[0] == refused[1]
+            if refused[0] is not None:
+                return
         elif kind == "persist":
             checkpoints.clear()
             stock.persist()
@@ -78,6 +86,15 @@ def test_state_roots_match_py_evm(ops: list[tuple[str, bytes, int, int]]) -> Non
             for address_ in {op[1] for op in ops if op[1]}:
                 for slot in range(41):
                     assert stock.get_storage(address_, slot) == batched.get_storage(address_, slot)
+
+
+def _refusal(discard: Callable[[Any], None], checkpoint: Any) -> str | None:
+    """The ValidationError message ``discard(checkpoint)`` raises, or None when it succeeds."""
+    try:
+        discard(checkpoint)
+    except ValidationError as exc:
+        return str(exc)
+    return None
 
 
 def test_the_chain_uses_batched_storage() -> None:

@@ -65,7 +65,8 @@ def test_deploy_to_anvil_writes_an_address_book(anvil: str, tmp_path: Path) -> N
     admin, clerk, sealer = Account.create(), Account.create(), Account.create()
     (tmp_path / "consortium.json").write_text(json.dumps({
         "chainId": 31337, "threshold": 1, "admins": [admin.address], "sealers": [sealer.address],
-        "members": [{"name": "Admin Office", "kind": "admin", "level": "city", "accounts": [admin.address]},
+        "members": [{"name": "Admin Office", "kind": "admin", "level": "city",
+                     "accounts": [admin.address, sealer.address]},
                     {"name": "Red Cross", "kind": "charity", "level": "city", "accounts": [clerk.address]}],
     }))
     out = tmp_path / "book.json"

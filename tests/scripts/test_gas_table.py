@@ -15,7 +15,7 @@ from conftest import ROOT, DevNet
 
 
 def _gas_table() -> ModuleType:
-    """The script as a module (it puts tests/contracts on sys.path for the drivers it reuses)."""
+    """The script as a module (it drives the contracts through scripts/contract_driver.py)."""
     spec = importlib.util.spec_from_file_location("gas_table", ROOT / "scripts" / "gas_table.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
