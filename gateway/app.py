@@ -11,12 +11,13 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from sqlalchemy import Engine
+from sqlmodel import Session
 
 from gateway import db, problems
 from gateway.chain.codec import hex_int
@@ -26,6 +27,7 @@ from gateway.indexer import Indexer
 from gateway.metrics import Metrics
 from gateway.ratelimit import RateLimiter
 from gateway.records import MODULES
+from gateway.records.genesis_seed import read_genesis_records
 from gateway.sealers import prove_sealers, sealer_slot, sealers_from_state
 from gateway.settings import Settings
 
@@ -85,9 +87,13 @@ def build_services(settings: Settings) -> Services:
         metrics.indexed_height.set(height)
         metrics.index_seconds.observe(seconds)
 
+    async def genesis_seed() -> Callable[[Session], None]:
+        return await read_genesis_records(rpc, book.addresses["MemberRegistry"], book.deployment_block)
+
     indexer = Indexer(engine, rpc, codec, MODULES, chain_id=book.chain_id, poa=poa,
                       genesis_sealers=genesis_sealers, batch_blocks=settings.index_batch_blocks,
-                      poll_interval=settings.poll_interval, on_block=on_block)
+                      poll_interval=settings.poll_interval, start_block=book.deployment_block,
+                      seed=genesis_seed if book.deployment_block == 0 else None, on_block=on_block)
     return Services(settings, engine, rpc, book, codec, metrics, RateLimiter(settings.public_rate_limit),
                     indexer, poa)
 

@@ -23,7 +23,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -112,6 +112,8 @@ class Indexer:
     def __init__(self, engine: Engine, rpc: RpcClient, codec: EventCodec, modules: Sequence[RecordModule],
                  *, chain_id: int, poa: bool, genesis_sealers: Callable[[], Any],
                  batch_blocks: int = 200, poll_interval: float = 0.5,
+                 start_block: int = 0,
+                 seed: Callable[[], Awaitable[Callable[[Session], None]]] | None = None,
                  on_block: Callable[[int, float], None] | None = None) -> None:
         self.engine = engine
         self.rpc = rpc
@@ -123,6 +125,9 @@ class Indexer:
         self.batch_blocks = batch_blocks
         self.poll_interval = poll_interval
         self.on_block = on_block
+        self.start_block = start_block
+        self._seed = seed
+        self._pending_seed: Callable[[Session], None] | None = None
         self.error: GatewayError | None = None
         self.chain_head = -1
         self.indexed = -1
@@ -173,6 +178,10 @@ class Indexer:
                         None if sealers is None else [bytes.fromhex(a[2:]) for a in sealers])
 
         self.indexed, sealers = await asyncio.to_thread(load)
+        if self.indexed < 0:
+            self.indexed = self.start_block - 1
+            if self._seed is not None:
+                self._pending_seed = await self._seed()
         if sealers is None and self.poa:
             sealers = list(await self._genesis_sealers())
         self.sealers: list[bytes] = sealers or []
@@ -245,6 +254,8 @@ class Indexer:
     def _write(self, headers: Sequence[Header], full: dict[int, VerifiedBlock]) -> None:
         ctx = IndexContext(self.chain_id, list(self.sealers))
         with db.session(self.engine) as s:
+            if self._pending_seed is not None:
+                self._pending_seed(s)
             for header in headers:
                 sealer = b""
                 if self.poa and header.number > 0:
@@ -263,6 +274,7 @@ class Indexer:
             db.set_state(s, "cursor", headers[-1].number)
             db.set_state(s, "sealers", ["0x" + a.hex() for a in ctx.sealers])
             s.commit()
+        self._pending_seed = None
         self.sealers = ctx.sealers
 
     def _apply_block(self, s: Session, block: VerifiedBlock, ctx: IndexContext) -> None:

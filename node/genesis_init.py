@@ -131,7 +131,8 @@ def dev_genesis(
         members.append(GenesisMember(name=name, kind=kind, level=level, accounts=accounts,
                                      encryption_key=enc_public))
         entry = {
-            "name": name, "kind": kind, "level": level,
+            # Member ids follow genesis order, starting at 1 (MemberRegistry's constructor).
+            "id": index + 1, "name": name, "kind": kind, "level": level,
             "address": to_checksum_address(address), "private_key": key.to_hex(),
             "encryption_public_key": "0x" + enc_public.hex(),
             "encryption_private_key": "0x" + enc_private.hex(),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import json
+import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -64,3 +65,82 @@ async def wait_indexed(app: Any, number: int, timeout: float = 30.0) -> None:
 
 def run(coro: Any) -> Any:
     return asyncio.run(coro)
+
+
+class ChainActor:
+    """A member acting on the chain directly over JSON-RPC with its development key (the tests'
+    stand-in for the client, which relays through the gateway)."""
+
+    def __init__(self, node_url: str, addressbook: Path, key: str, chain_id: int) -> None:
+        from gateway.client.transactions import Signer, TxBuilder
+        from gateway.contracts import AddressBook
+
+        self.url = node_url
+        self.builder = TxBuilder(ROOT / "contracts" / "artifacts", AddressBook.load(addressbook))
+        self.signer = Signer(key, chain_id)
+        self.client = httpx.Client(timeout=60)
+
+    @property
+    def address(self) -> str:
+        return self.signer.address
+
+    def rpc(self, method: str, params: list[Any]) -> Any:
+        answer = self.client.post(self.url, json={"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).json()
+        if "error" in answer:
+            raise RuntimeError(f"{method}: {answer['error']}")
+        return answer["result"]
+
+    def send(self, contract: str, function: str, *args: Any, expect_revert: str | None = None) -> dict[str, Any]:
+        """Sign and send ``contract.function(*args)``; wait for the receipt (status 1 expected)."""
+        to, data = self.builder.call(contract, function, list(args))
+        call = {"from": self.address, "to": "0x" + to.hex(), "data": "0x" + data.hex()}
+        answer = self.client.post(self.url, json={"jsonrpc": "2.0", "id": 1, "method": "eth_estimateGas",
+                                                  "params": [call]}).json()
+        if "error" in answer:
+            revert = bytes.fromhex(str(answer["error"].get("data", "0x"))[2:])
+            decoded = self.builder.decode_error(revert)
+            if expect_revert is not None and decoded is not None and decoded["error"] == expect_revert:
+                return decoded
+            raise RuntimeError(f"{contract}.{function} would revert: {decoded or answer['error']}")
+        if expect_revert is not None:
+            raise AssertionError(f"{contract}.{function} did not revert with {expect_revert}")
+        gas = int(int(answer["result"], 16) * 1.3) + 50_000
+        nonce = int(self.rpc("eth_getTransactionCount", [self.address, "pending"]), 16)
+        raw = self.signer.sign(to, data, nonce=nonce, gas=gas)
+        tx_hash = self.rpc("eth_sendRawTransaction", ["0x" + raw.hex()])
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            receipt = self.rpc("eth_getTransactionReceipt", [tx_hash])
+            if receipt is not None:
+                assert receipt["status"] == "0x1", receipt
+                return dict(receipt)
+            time.sleep(0.02)  # polling for our own receipt, with a deadline
+        raise TimeoutError(f"no receipt for {tx_hash}")
+
+    def call(self, contract: str, function: str, *args: Any) -> tuple[Any, ...]:
+        fn = self.builder.function(contract, function)
+        to, data = self.builder.call(contract, function, list(args))
+        out = self.rpc("eth_call", [{"to": "0x" + to.hex(), "data": "0x" + data.hex()}, "latest"])
+        return fn.decode_output(bytes.fromhex(out[2:]))
+
+    def event_args(self, receipt: dict[str, Any], name: str) -> dict[str, Any]:
+        """Arguments of the first log named ``name`` in ``receipt``."""
+        from gateway.contracts import EventCodec
+
+        codec = EventCodec(ROOT / "contracts" / "artifacts", self.builder.book)
+        for log in receipt["logs"]:
+            topics = tuple(bytes.fromhex(t[2:]) for t in log["topics"])
+            abi = codec.lookup(bytes.fromhex(log["address"][2:]), topics)
+            if abi is not None and abi.name == name:
+                return abi.decode(topics, bytes.fromhex(log["data"][2:]))
+        raise KeyError(f"no {name} log in {receipt['transactionHash']}")
+
+
+def actor(chain: NodeProcess, devnet: DevNet, addressbook: Path, who: str) -> ChainActor:
+    """The dev member whose name contains ``who`` (``"Health"``, ``"Red Cross"``…), or an admin
+    (``"admin:0"``)."""
+    if who.startswith("admin:"):
+        entry = devnet.keys["admins"][int(who.split(":")[1])]
+    else:
+        entry = next(m for m in devnet.keys["members"] if who in m["name"])
+    return ChainActor(chain.url, addressbook, entry["private_key"], devnet.chain_id)

@@ -6,5 +6,9 @@
 from __future__ import annotations
 
 from gateway.indexer import RecordModule
+from gateway.records.credit import CreditRecords
+from gateway.records.custody import CustodyRecords
+from gateway.records.members import MemberRecords
+from gateway.records.sharing import SharingRecords
 
-MODULES: tuple[RecordModule, ...] = ()
+MODULES: tuple[RecordModule, ...] = (MemberRecords(), SharingRecords(), CustodyRecords(), CreditRecords())
