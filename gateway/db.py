@@ -112,6 +112,7 @@ def make_engine(url: str) -> Engine:
 
 def create_schema(engine: Engine) -> None:
     """Create every table that does not exist yet (records modules register theirs on import)."""
+    import gateway.auth.sessions  # noqa: F401  (registers the sign-in tables)
     import gateway.records  # noqa: F401  (registers the record tables)
 
     SQLModel.metadata.create_all(engine)
@@ -119,6 +120,7 @@ def create_schema(engine: Engine) -> None:
 
 def drop_schema(engine: Engine) -> None:
     """Drop every table of the index (``reindex``)."""
+    import gateway.auth.sessions  # noqa: F401
     import gateway.records  # noqa: F401
 
     SQLModel.metadata.drop_all(engine)

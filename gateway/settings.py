@@ -53,16 +53,27 @@ class Settings(BaseModel):
     #: Most blocks indexed in one database transaction.
     index_batch_blocks: int = Field(default=200, gt=0)
     alerts: Alerts = Alerts()
+    #: The URL members reach this gateway at; its authority is the EIP-4361 ``domain`` that sign-in
+    #: messages must name (a message for another domain is refused).
+    public_url: str = "http://127.0.0.1:8080"
+    #: How long a sign-in challenge may wait for its signature, and how long a token lives, seconds.
+    challenge_seconds: int = Field(default=300, gt=0)
+    token_seconds: int = Field(default=3600, gt=0)
     #: TEST ONLY: accept an ``X-CityLedger-Test-Member`` header naming the acting member's account.
     #: Never set in production (members sign in with Sign-In with Ethereum).
     test_member_header: bool = False
 
-    @field_validator("rpc_url", "ipfs_url")
+    @field_validator("rpc_url", "ipfs_url", "public_url")
     @classmethod
     def _url(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith(("http://", "https://")):
             raise ValueError(f"expected an http(s) URL, got {value!r}")
         return value
+
+    @property
+    def domain(self) -> str:
+        """The RFC 3986 authority of ``public_url`` (host and port)."""
+        return self.public_url.split("://", 1)[1].split("/", 1)[0]
 
     @property
     def resolved_database_url(self) -> str:
