@@ -139,6 +139,12 @@ class EventCodec:
             return None
         return self._events.get((address, topics[0]))
 
+    def signature_of(self, contract: str, name: str) -> str:
+        for ev in self._events.values():
+            if ev.contract == contract and ev.name == name:
+                return ev.signature
+        raise KeyError(f"{contract} has no event {name}")
+
     @property
     def addresses(self) -> list[bytes]:
         return list(self.book.addresses.values())

@@ -4,6 +4,6 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from gateway.routers import credit, status, trace
+from gateway.routers import credit, evidence, status, trace
 
-ROUTERS: tuple[APIRouter, ...] = (status.router, trace.router, credit.router)
+ROUTERS: tuple[APIRouter, ...] = (status.router, trace.router, credit.router, evidence.router)
