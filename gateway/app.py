@@ -49,6 +49,8 @@ class Services:
     indexer: Indexer
     poa: bool
     extras: dict[str, Any] = field(default_factory=dict)
+    #: Wall clock for "now" in alerts; injected, never slept on (tests replace it).
+    clock: Callable[[], float] = time.time
 
 
 def _is_poa(settings: Settings) -> bool:

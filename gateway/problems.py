@@ -22,6 +22,8 @@ log = logging.getLogger("cityledger.gateway")
 
 PROBLEM_BASE = "https://cityledger.example/problems/"
 MEDIA_TYPE = "application/problem+json"
+#: RFC 9457 members a gateway error's own fields may not override.
+_RESERVED = frozenset({"type", "title", "status", "detail", "instance"})
 
 
 def problem(status: int, slug: str, title: str, detail: str, **extra: Any) -> JSONResponse:
@@ -38,6 +40,8 @@ def _fields(exc: GatewayError) -> dict[str, Any]:
         return {}
     out: dict[str, Any] = {}
     for f in dataclasses.fields(exc):
+        if f.name in _RESERVED:
+            continue
         value = getattr(exc, f.name)
         if isinstance(value, bytes):
             value = "0x" + value.hex()
