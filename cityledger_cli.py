@@ -43,6 +43,8 @@ class Group:
 GROUPS: dict[str, Group] = {
     "node": Group("node.cli", "app", "node.errors:NodeError",
                   "Run a chain node: init a genesis, run the sealer, follow as a verifying replica."),
+    "gateway": Group("gateway.cli", "app", "gateway.errors:GatewayError",
+                     "Run the gateway: verified queries, the chain index, payloads, the portal."),
 }
 
 

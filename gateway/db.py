@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, event
+from sqlalchemy import BigInteger, Engine, Integer, event
 from sqlalchemy.engine import create_engine
 from sqlalchemy.pool import StaticPool
 from sqlmodel import Field, Session, SQLModel, select
@@ -110,11 +110,22 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
 
 
+def _widen_integers() -> None:
+    """Every integer column is 64-bit: chain values (uint64 dates, receipt-code prefixes, ids)
+    overflow PostgreSQL's 32-bit INTEGER. (SQLite's INTEGER is 64-bit already.) Values that may
+    exceed 2^63 — uint256 amounts — are stored as decimal text by their record modules."""
+    for table in SQLModel.metadata.tables.values():
+        for column in table.columns:
+            if type(column.type) is Integer:
+                column.type = BigInteger()
+
+
 def create_schema(engine: Engine) -> None:
     """Create every table that does not exist yet (records modules register theirs on import)."""
     import gateway.auth.sessions  # noqa: F401  (registers the sign-in tables)
     import gateway.records  # noqa: F401  (registers the record tables)
 
+    _widen_integers()
     SQLModel.metadata.create_all(engine)
 
 

@@ -60,6 +60,20 @@ class IndexDiverged(GatewayError):
                 f"{self.chain_hash}; indexing stopped")
 
 
+@dataclass
+class IndexerFailed(GatewayError):
+    """Raised (reported in ``/v1/status``) when indexing failed for a reason outside the chain's
+    data, such as the database; the indexer retries."""
+
+    kind: str
+    detail: str
+    status = 503
+    slug = "indexer-failed"
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.detail}"
+
+
 @dataclass(frozen=True)
 class IndexedEvent:
     """A decoded contract event with its place on the chain."""
@@ -142,7 +156,7 @@ class Indexer:
     async def run(self) -> None:
         """Index until cancelled. Errors that need an operator stop the loop (and show in
         ``/v1/status``); a node that is briefly unreachable is retried."""
-        await self._load_state()
+        await self.load_state()
         while True:
             try:
                 advanced = await self.step()
@@ -153,6 +167,12 @@ class Indexer:
             except GatewayError as exc:
                 log.warning("indexer: %s; retrying", exc)
                 self.error = exc
+                advanced = False
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # a database or library failure: report it, retry, never die
+                log.exception("indexer failed; retrying in %.1f s", self.poll_interval)
+                self.error = IndexerFailed(type(exc).__name__, str(exc)[:500])
                 advanced = False
             else:
                 if self.error is not None and not isinstance(self.error, (IndexDiverged, ChainDataInvalid)):
@@ -169,7 +189,7 @@ class Indexer:
         """Look for new blocks now (the gateway calls this after relaying a transaction)."""
         self._wake.set()
 
-    async def _load_state(self) -> None:
+    async def load_state(self) -> None:
         def load() -> tuple[int, list[bytes] | None]:
             with db.session(self.engine) as s:
                 cursor = db.get_state(s, "cursor")

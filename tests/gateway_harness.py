@@ -6,16 +6,21 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import json
+import os
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from conftest import ROOT, DevNet, NodeProcess, sealer_process
+from conftest import ROOT, DevNet, NodeProcess, free_port, sealer_process
 
 
 def _deploy_module() -> Any:
@@ -144,3 +149,85 @@ def actor(chain: NodeProcess, devnet: DevNet, addressbook: Path, who: str) -> Ch
     else:
         entry = next(m for m in devnet.keys["members"] if who in m["name"])
     return ChainActor(chain.url, addressbook, entry["private_key"], devnet.chain_id)
+
+
+def dump_index(url: str) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every index table (sign-in tables aside), sorted: two indexes built from the
+    same chain must be equal."""
+    from sqlalchemy import create_engine, inspect, text
+
+    engine = create_engine(url)
+    out: dict[str, list[tuple[Any, ...]]] = {}
+    with engine.connect() as conn:
+        for table in sorted(inspect(conn).get_table_names()):
+            if table.startswith("auth_"):
+                continue
+            rows = conn.execute(text(f'SELECT * FROM "{table}"')).fetchall()
+            out[table] = sorted((tuple(r) for r in rows), key=repr)
+    engine.dispose()
+    return out
+
+
+@dataclass
+class GatewayProcess:
+    """A ``cityledger gateway run`` process on loopback."""
+
+    args: list[str]
+    port: int
+    log_path: Path
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 60.0) -> GatewayProcess:
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen([sys.executable, "-m", "cityledger_cli", *self.args], stdout=log,
+                                     stderr=subprocess.STDOUT, cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"gateway exited with {self.proc.returncode}:\n{self.log()}")
+            try:
+                if httpx.get(self.url + "/v1/status", timeout=1.0).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)  # polling interval while the port opens, with a deadline
+        raise RuntimeError(f"gateway did not become ready:\n{self.log()}")
+
+    def status(self) -> dict[str, Any]:
+        return dict(httpx.get(self.url + "/v1/status", timeout=10).json())
+
+    def wait_indexed(self, height: int, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while self.status()["indexedHeight"] < height:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"not indexed to {height}: {self.status()}\n{self.log()}")
+            time.sleep(0.05)  # polling the gateway's progress, with a deadline
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-20_000:] if self.log_path.exists() else ""
+
+
+def gateway_process(node_url: str, data_dir: Path, addressbook: Path, *extra: str) -> GatewayProcess:
+    port = free_port()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    args = ["gateway", "run", "--rpc", node_url, "--data-dir", str(data_dir), "--addressbook", str(addressbook),
+            "--listen", f"127.0.0.1:{port}", *extra]
+    return GatewayProcess(args, port, data_dir / f"gateway-{port}.log")
