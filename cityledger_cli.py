@@ -43,6 +43,8 @@ class Group:
 GROUPS: dict[str, Group] = {
     "node": Group("node.cli", "app", "node.errors:NodeError",
                   "Run a chain node: init a genesis, run the sealer, follow as a verifying replica."),
+    "payload": Group("gateway.payloads.cli", "app", "gateway.errors:GatewayError",
+                     "Payloads: Kubo-identical CIDs, block store or Kubo node, CAR files, encryption."),
 }
 
 
