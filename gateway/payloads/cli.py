@@ -26,7 +26,8 @@ DEFAULT_STORE = Path("data/payloads")
 
 @click.group(name="payload", context_settings={"help_option_names": ["-h", "--help"]})
 def app() -> None:
-    """Payloads: Kubo-identical CIDs, the embedded block store or a Kubo node, CAR files."""
+    """Payloads: Kubo-identical CIDs, the embedded block store or a Kubo node, CAR files, and
+    encryption to a member's X25519 key (age format)."""
 
 
 _cid_version = click.option("--cid-version", type=click.Choice(["0", "1"]), default="1", show_default=True,
@@ -170,3 +171,46 @@ def pins(store_dir: Path | None, ipfs_url: str | None, max_size: int, timeout: f
             click.echo(root)
     finally:
         store.close()
+
+
+@app.command()
+@click.option("--out", type=_out_file, required=True,
+              help="The new key file (age format, mode 0600); an existing file is never overwritten.")
+def keygen(out: Path) -> None:
+    """Make a member's X25519 key pair.
+
+    Writes the secret to a key file (age format) and prints the public key twice: the bytes32 to
+    register in MemberRegistry, then the age recipient."""
+    from gateway.payloads.encryption import generate_key_pair, write_key_file
+
+    pair = generate_key_pair()
+    write_key_file(pair, out)
+    click.echo(f"0x{pair.public_key.hex()}")
+    click.echo(pair.recipient)
+
+
+@app.command()
+@click.option("--to", "recipient", required=True, metavar="KEY",
+              help="The recipient's X25519 public key: 64 hex digits (MemberRegistry bytes32) or an age1… recipient.")
+@click.argument("source", type=_in_file)
+@click.argument("out", type=_out_file)
+def encrypt(recipient: str, source: Path, out: Path) -> None:
+    """Encrypt SOURCE to a member's X25519 key into OUT (age format)."""
+    from gateway.payloads.encryption import encrypt_file
+
+    encrypt_file(source, out, recipient)
+
+
+@app.command()
+@click.option("--key", "key_file", type=_in_file, required=True,
+              help="The recipient's key file (from `payload keygen`, or any age X25519 identity file).")
+@click.argument("source", type=_in_file)
+@click.argument("out", type=_out_file)
+def decrypt(key_file: Path, source: Path, out: Path) -> None:
+    """Decrypt the age file SOURCE into OUT.
+
+    OUT appears only if the whole file authenticates; a wrong key or an altered file exits with
+    code 1."""
+    from gateway.payloads.encryption import decrypt_file, read_key_file
+
+    decrypt_file(source, out, read_key_file(key_file))

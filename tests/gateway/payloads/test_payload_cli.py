@@ -37,7 +37,7 @@ def test_help_lists_the_group_and_documents_every_option() -> None:
     from gateway.payloads.cli import app
 
     assert isinstance(app, click.Group)
-    assert {"cid", "add", "get", "export-car", "import-car", "pins"} <= set(app.commands)
+    assert {"cid", "add", "get", "export-car", "import-car", "encrypt", "decrypt", "keygen", "pins"} <= set(app.commands)
     for name, command in app.commands.items():
         assert command.help, f"payload {name} has no help text"
         for param in command.params:
@@ -110,6 +110,31 @@ def test_car_files_between_stores_and_kubo(tmp_path: Path, kubo: KuboNode) -> No
     assert out(cli("add", tmp_path / "in.bin", "--ipfs", kubo.url, "--cid-version", "0")) == \
         out(cli("add", tmp_path / "in.bin", "--store", first, "--cid-version", "0"))
     assert cid in out(cli("pins", "--ipfs", kubo.url)).split()
+
+
+def test_keygen_encrypt_decrypt(tmp_path: Path) -> None:
+    lines = out(cli("keygen", "--out", tmp_path / "member.key")).splitlines()
+    public_hex, recipient = lines
+    assert public_hex.startswith("0x") and len(public_hex) == 66 and recipient.startswith("age1")
+    assert (tmp_path / "member.key").stat().st_mode & 0o077 == 0
+    assert cli("keygen", "--out", tmp_path / "member.key").returncode == 2  # never overwritten
+    plain = os.urandom(300_000)
+    (tmp_path / "plain").write_bytes(plain)
+    out(cli("encrypt", "--to", public_hex, tmp_path / "plain", tmp_path / "sealed.age"))
+    out(cli("decrypt", "--key", tmp_path / "member.key", tmp_path / "sealed.age", tmp_path / "opened"))
+    assert (tmp_path / "opened").read_bytes() == plain
+    out(cli("encrypt", "--to", recipient, tmp_path / "plain", tmp_path / "sealed2.age"))
+
+    cli("keygen", "--out", tmp_path / "other.key")
+    wrong = cli("decrypt", "--key", tmp_path / "other.key", tmp_path / "sealed.age", tmp_path / "nope")
+    assert wrong.returncode == 1 and b"not encrypted to this key" in wrong.stderr
+    sealed = bytearray((tmp_path / "sealed.age").read_bytes())
+    sealed[-1000] ^= 1
+    (tmp_path / "tampered.age").write_bytes(sealed)
+    tampered = cli("decrypt", "--key", tmp_path / "member.key", tmp_path / "tampered.age", tmp_path / "nope")
+    assert tampered.returncode == 1 and b"failed authentication" in tampered.stderr
+    assert not (tmp_path / "nope").exists()
+    assert cli("encrypt", "--to", "0x1234", tmp_path / "plain", tmp_path / "x.age").returncode == 2
 
 
 def test_bad_input_exits_2(tmp_path: Path) -> None:
