@@ -152,6 +152,8 @@ def write_key_file(pair: KeyPair, path: Path) -> None:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
         raise PayloadError(f"{path} exists; not overwriting a key file") from None
+    except OSError as exc:
+        raise PayloadError(f"cannot write {path}: {exc.strerror or exc}") from None
     with os.fdopen(fd, "w") as out:
         out.write(pair.key_file())
 

@@ -8,13 +8,18 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from gateway.errors import PayloadError
+
 
 @contextlib.contextmanager
 def atomic_output(out: Path) -> Iterator[Path]:
     """A temporary path beside ``out``, renamed to ``out`` when the block succeeds and removed when
     it raises, so ``out`` never holds a partial or unverified result."""
     out = Path(out).resolve()
-    fd, name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".part", dir=out.parent)
+    try:
+        fd, name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".part", dir=out.parent)
+    except OSError as exc:
+        raise PayloadError(f"cannot write {out}: {exc.strerror or exc}") from None
     os.close(fd)
     temp = Path(name)
     try:

@@ -19,7 +19,9 @@ peers.
 
 from __future__ import annotations
 
+import contextlib
 import io
+import queue
 import tempfile
 import threading
 import warnings
@@ -83,22 +85,26 @@ class KuboStore:
         self._addr = api_multiaddr(url)
         self._offline = not fetch_from_network
         self._workers = workers or default_workers()
-        self._local = threading.local()
+        self._idle: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._clients: list[Any] = []
         self._lock = threading.Lock()
 
-    # -- the client, one per thread (a requests session is not thread-safe) -----------------------
+    # -- clients: a requests session is not thread-safe, so each call borrows one ---------------
 
-    def _client(self) -> Any:
-        client = getattr(self._local, "client", None)
-        if client is None:
+    @contextlib.contextmanager
+    def _client(self) -> Iterator[Any]:
+        try:
+            client = self._idle.get_nowait()
+        except queue.Empty:
             import ipfshttpclient
 
             client = ipfshttpclient.Client(self._addr, session=True, timeout=self.timeout, chunk_size=CHUNK_SIZE)
-            self._local.client = client
             with self._lock:
                 self._clients.append(client)
-        return client
+        try:
+            yield client
+        finally:
+            self._idle.put(client)
 
     def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
         import ipfshttpclient.exceptions as errors
@@ -122,11 +128,11 @@ class KuboStore:
 
         stream: BinaryIO = io.BytesIO(source) if isinstance(source, (bytes, bytearray, memoryview)) else source
         limited = io.BufferedReader(_Limited(stream, self.max_size), CHUNK_SIZE)
-        client = self._client()
         try:
-            answer = self._call("add", client.add, limited, cid_version=cid_version, raw_leaves=cid_version == 1,
-                                chunker=f"size-{CHUNK_SIZE}", pin=True,
-                                opts={"max-file-links": MAX_LINKS, "hash": "sha2-256"})
+            with self._client() as client:
+                answer = self._call("add", client.add, limited, cid_version=cid_version, raw_leaves=cid_version == 1,
+                                    chunker=f"size-{CHUNK_SIZE}", pin=True,
+                                    opts={"max-file-links": MAX_LINKS, "hash": "sha2-256"})
         except errors.ErrorResponse as exc:
             raise StoreUnavailable(self.url, f"add refused: {exc}") from None
         return normalize_cid(str(answer["Hash"]))
@@ -134,9 +140,9 @@ class KuboStore:
     def _fetch(self, cid: bytes) -> bytes | None:
         import ipfshttpclient.exceptions as errors
 
-        client = self._client()
         try:
-            data = self._call("block/get", client.block.get, cid_text(cid), offline=self._offline)
+            with self._client() as client:
+                data = self._call("block/get", client.block.get, cid_text(cid), offline=self._offline)
         except errors.ErrorResponse as exc:
             if "not found" in str(exc) or "could not find" in str(exc):
                 return None
@@ -154,7 +160,8 @@ class KuboStore:
 
         name = normalize_cid(cid)
         try:
-            answer = self._call("pin/ls", self._client().pin.ls, name, type="recursive", offline=True)
+            with self._client() as client:
+                answer = self._call("pin/ls", client.pin.ls, name, type="recursive", offline=True)
         except errors.ErrorResponse as exc:
             if "not pinned" in str(exc) or "not found" in str(exc):
                 return False
@@ -165,7 +172,8 @@ class KuboStore:
         import ipfshttpclient.exceptions as errors
 
         try:
-            answer = self._call("pin/ls", self._client().pin.ls, type="recursive")
+            with self._client() as client:
+                answer = self._call("pin/ls", client.pin.ls, type="recursive")
         except errors.ErrorResponse as exc:
             raise StoreUnavailable(self.url, f"pin/ls: {exc}") from None
         return sorted(normalize_cid(key) for key in answer["Keys"])
@@ -189,12 +197,12 @@ class KuboStore:
         self._check_car(roots, spool)
         spool.seek(start)
         try:
-            answers = self._call("dag/import", self._client().dag.imprt, spool,
-                                 opts={"pin-roots": "true"}, stream=True)
-            for answer in answers:
-                root = answer.get("Root") if hasattr(answer, "get") else None
-                if root is not None and root.get("PinErrorMsg"):
-                    raise CarInvalid(f"root {root['Cid']['/']}: {root['PinErrorMsg']}")
+            with self._client() as client:
+                answers = self._call("dag/import", client.dag.imprt, spool, opts={"pin-roots": "true"}, stream=True)
+                for answer in answers:
+                    root = answer.get("Root") if hasattr(answer, "get") else None
+                    if root is not None and root.get("PinErrorMsg"):
+                        raise CarInvalid(f"root {root['Cid']['/']}: {root['PinErrorMsg']}")
         except errors.ErrorResponse as exc:
             raise CarInvalid(f"the IPFS node refused it: {exc}") from None
         return [cid_text(root) for root in roots]
@@ -232,6 +240,8 @@ class KuboStore:
             clients, self._clients = self._clients, []
         for client in clients:
             client.close()
+        while not self._idle.empty():
+            self._idle.get_nowait()
 
 
 def _spool(source: BinaryIO) -> BinaryIO:

@@ -301,9 +301,12 @@ def import_stream(stream: BinaryIO, *, cid_version: CidVersion = 1, sink: BlockS
     return root
 
 
-def import_bytes(data: bytes, **options: object) -> Link:
+def import_bytes(data: bytes, *, cid_version: CidVersion = 1, sink: BlockSink | None = None,
+                 limit: int | None = None, workers: int | None = None, chunk_size: int = CHUNK_SIZE,
+                 max_links: int = MAX_LINKS) -> Link:
     """:func:`import_stream` over bytes in memory."""
-    return import_stream(io.BytesIO(data), **options)  # type: ignore[arg-type]
+    return import_stream(io.BytesIO(data), cid_version=cid_version, sink=sink, limit=limit, workers=workers,
+                         chunk_size=chunk_size, max_links=max_links)
 
 
 def file_cid(path: str | os.PathLike[str], cid_version: CidVersion = 1) -> str:
