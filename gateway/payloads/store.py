@@ -36,8 +36,9 @@ class PayloadStore(Protocol):
 
     def stream(self, cid: str) -> Iterator[bytes]:
         """The payload's bytes in order, each piece verified against its block's CID before it is
-        yielded. Raises ``PayloadNotFound``, ``BlockMissing`` or ``BlockCorrupted`` (naming the
-        payload and the block), possibly after earlier, verified pieces."""
+        yielded. A missing payload (``PayloadNotFound``) or a corrupt root raises at the call; a
+        missing or corrupt block further down (``BlockMissing``, ``BlockCorrupted``, naming the
+        payload and the block) raises while iterating, after the earlier, verified pieces."""
 
     def get(self, cid: str) -> bytes:
         """The whole payload in memory, verified (for small payloads; use :meth:`stream` else)."""

@@ -429,9 +429,17 @@ class VerifiedReader:
         return data
 
     def chunks(self) -> Iterator[bytes]:
-        """The payload's bytes, in file order, one verified piece (a leaf's data) at a time."""
+        """The payload's bytes, in file order, one verified piece (a leaf's data) at a time.
+
+        The root block is fetched and verified before this returns, so a missing payload or a
+        corrupt root raises here, before a caller (an HTTP response) has committed to anything.
+        """
+        root_block = self.block(self.root)
+        return self._chunks(root_block)
+
+    def _chunks(self, root_block: bytes) -> Iterator[bytes]:
         with ThreadPoolExecutor(self._workers, thread_name_prefix="verify") as pool:
-            yield from self._file(self.root, self.block(self.root), pool, 0)
+            yield from self._file(self.root, root_block, pool, 0)
 
     def _file(self, cid: bytes, block: bytes, pool: ThreadPoolExecutor, depth: int) -> Iterator[bytes]:
         codec = split_cid(cid).codec

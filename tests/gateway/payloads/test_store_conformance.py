@@ -116,6 +116,8 @@ def test_unknown_payload_is_not_found(store: PayloadStore) -> None:
     with pytest.raises(PayloadNotFound) as caught:
         store.get(missing)
     assert caught.value.cid == missing and missing in str(caught.value)
+    with pytest.raises(PayloadNotFound):
+        store.stream(missing)  # at the call, before any iteration
 
 
 def test_garbage_cid_is_refused(store: PayloadStore) -> None:
