@@ -6,11 +6,14 @@ caught by the reader."""
 from __future__ import annotations
 
 import random
+import socket
+import time
 from pathlib import Path
 
 import pytest
 
-from gateway.errors import BlockCorrupted
+from conftest import free_port
+from gateway.errors import BlockCorrupted, StoreUnavailable
 from gateway.payloads.cids import cid_text, parse_cid
 from gateway.payloads.embedded import EmbeddedStore, block_key
 from gateway.payloads.kubo import KuboStore
@@ -115,3 +118,16 @@ def test_a_block_altered_inside_kubo_is_caught(kubo: KuboNode, tmp_path: Path) -
         node.get(cid)
     assert (caught.value.cid, caught.value.block_cid) == (cid, cid_text(leaf))
     assert parse_cid(caught.value.block_cid) == leaf
+
+
+def test_an_unreachable_or_silent_node_is_reported_within_the_timeout() -> None:
+    with pytest.raises(StoreUnavailable, match="cannot connect"):
+        KuboStore(f"http://127.0.0.1:{free_port()}", timeout=5).pins()
+    with socket.socket() as silent:  # accepts connections (the kernel's backlog) and never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        store = KuboStore(f"http://127.0.0.1:{silent.getsockname()[1]}", timeout=0.5)
+        started = time.monotonic()
+        with pytest.raises(StoreUnavailable, match="no answer within 0.5 s"):
+            store.get("bafkreifjjcie6lypi6ny7amxnfftagclbuxndqonfipmb64f2km2devei4")
+        assert time.monotonic() - started < 10
