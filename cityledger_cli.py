@@ -43,13 +43,10 @@ class Group:
 GROUPS: dict[str, Group] = {
     "node": Group("node.cli", "app", "node.errors:NodeError",
                   "Run a chain node: init a genesis, run the sealer, follow as a verifying replica."),
-<<<<<<< HEAD
     "gateway": Group("gateway.cli", "app", "gateway.errors:GatewayError",
                      "Run the gateway: verified queries, the chain index, payloads, the portal."),
-=======
     "payload": Group("gateway.payloads.cli", "app", "gateway.errors:GatewayError",
                      "Payloads: Kubo-identical CIDs, block store or Kubo node, CAR files, encryption."),
->>>>>>> issue8
 }
 
 
