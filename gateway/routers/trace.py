@@ -91,7 +91,7 @@ def trace(services: Services, s: Session, code: str) -> dict[str, Any]:
         "receiptCode": short_code(bytes.fromhex(root.receipt_code[2:])),
         "onChainReceiptCode": root.receipt_code,
         "receiptCodeCheck": f"the first {BITS} bits of onChainReceiptCode, proven in the LotRegistered event, "
-                            "spell receiptCode (Crockford base32, then a Luhn mod 32 check character)",
+                            "spell receiptCode (Crockford base32, then a GF(32) check character (gateway/receipt_code.py))",
         "item": hex_name(root.item_code), "unit": root.unit, "expiry": root.expiry,
         "donor": {"publicName": root.donor_public_name or None, "commitment": root.donor_commitment},
         "charity": party(root.charity_member_id), "registeredAt": root.registered_at,

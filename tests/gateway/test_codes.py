@@ -60,13 +60,21 @@ def test_receipt_code_catches_one_wrong_character(raw: bytes, position: int, del
         parse_code(wrong)
 
 
-@given(st.binary(min_size=32, max_size=32), st.integers(0, 11))
-def test_receipt_code_catches_adjacent_swaps(raw: bytes, position: int) -> None:
-    plain = short_code(raw).replace("-", "")
-    swapped = plain[:position] + plain[position + 1] + plain[position] + plain[position + 2:]
-    if swapped != plain:
+@given(st.binary(min_size=32, max_size=32), st.integers(0, 12), st.integers(0, 12))
+def test_receipt_code_catches_every_transposition(raw: bytes, i: int, j: int) -> None:
+    plain = list(short_code(raw).replace("-", ""))
+    plain[i], plain[j] = plain[j], plain[i]
+    swapped = "".join(plain)
+    if swapped != short_code(raw).replace("-", ""):
         with pytest.raises(InvalidReceiptCode):
             parse_code(swapped)
+
+
+def test_the_swap_a_luhn_check_misses_is_caught() -> None:
+    body = "0Z" + "0" * 10
+    from gateway.receipt_code import _check
+
+    assert _check(body) != _check("Z0" + "0" * 10)
 
 
 def test_typed_look_alikes_are_read_as_digits() -> None:
