@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
 from eth.db.account import AccountDB
 from eth.db.atomic import AtomicDB
+from eth_utils import ValidationError
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from trie import HexaryTrie
@@ -68,7 +70,15 @@ def test_state_roots_match_py_evm(ops: list[tuple[str, bytes, int, int]]) -> Non
             checkpoints.append((stock.record(), batched.record()))
         elif kind == "revert" and checkpoints:
             cs, cb = checkpoints.pop()
-            stock.discard(cs)  # type: ignore[arg-type]
+            try:
+                stock.discard(cs)  # type: ignore[arg-type]
+            except ValidationError:
+                # py-evm itself refuses some reverts (an account deleted twice since the
+                # checkpoint changes its "clear count" in a way it rejects); the EVM never
+                # produces that sequence. Both implementations must refuse alike.
+                with pytest.raises(ValidationError):
+                    batched.discard(cb)  # type: ignore[arg-type]
+                return
             batched.discard(cb)  # type: ignore[arg-type]
         elif kind == "persist":
             checkpoints.clear()
