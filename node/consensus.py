@@ -223,6 +223,8 @@ class CityLedgerVM(PragueVM):
     _state_class = CityLedgerState
     extra_data_max_bytes: ClassVar[int] = VANITY_BYTES + SEAL_BYTES
     registry_address: Address = Address(b"\0" * 20)
+    #: The receipts of the last block this VM assembled (imports index them).
+    built_receipts: tuple[ReceiptAPI, ...] = ()
 
     create_header_from_parent = staticmethod(create_zero_fee_header_from_parent)
 
@@ -251,7 +253,9 @@ class CityLedgerVM(PragueVM):
         receipts: Sequence[ReceiptAPI],
         withdrawals: Sequence[WithdrawalAPI] | None = None,
     ) -> BlockAPI:
-        """py-evm's method (``eth.vm.base.VM``) with the one-pass ordered trie."""
+        """py-evm's method (``eth.vm.base.VM``) with the one-pass ordered trie. Keeps the
+        receipts (:attr:`built_receipts`) for the chain's index."""
+        self.built_receipts = tuple(receipts)
         tx_root, tx_nodes = make_trie_root_and_nodes(transactions)
         self.chaindb.persist_trie_data_dict(cast(dict[Hash32, bytes], tx_nodes))
         receipt_root, receipt_nodes = make_trie_root_and_nodes(receipts)

@@ -13,7 +13,21 @@ class NodeError(Exception):
 
 
 class StorageError(NodeError):
-    """Raised when the on-disk store cannot be opened or does not hold this chain."""
+    """Raised when the on-disk store cannot be opened, is closed, or holds data this node cannot
+    use (another chain's, a newer index schema, a block without its index)."""
+
+
+@dataclass
+class RegistryCallFailed(NodeError):
+    """Raised when a read-only call into the member registry fails: the registry at that block is
+    not the contract the node expects (wrong code, changed layout) or ran out of gas."""
+
+    registry: bytes
+    error: str
+    detail: str
+
+    def __str__(self) -> str:
+        return f"registry call to 0x{self.registry.hex()} failed: {self.error} {self.detail}".rstrip()
 
 
 class GenesisError(NodeError):
