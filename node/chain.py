@@ -555,7 +555,7 @@ class BlockBuilder:
         )
         self.included: list[SignedTransactionAPI] = []
         self.receipts: list[ReceiptAPI] = []
-        self._hashes: set[bytes] = set()
+        self._hashes: dict[bytes, SignedTransactionAPI] = {}
         self._start()
 
     def _start(self) -> None:
@@ -577,6 +577,10 @@ class BlockBuilder:
     def __contains__(self, tx_hash: bytes) -> bool:
         return tx_hash in self._hashes
 
+    def get(self, tx_hash: bytes) -> SignedTransactionAPI | None:
+        """A transaction already executed into this (unsealed) block."""
+        return self._hashes.get(tx_hash)
+
     def add(self, tx: SignedTransactionAPI) -> str:
         """Execute ``tx`` into the block: :data:`INCLUDED`, :data:`FULL` (no gas left for it;
         nothing changed) or the reason it was refused (the block is unchanged)."""
@@ -594,12 +598,12 @@ class BlockBuilder:
         self.bloom |= receipt.bloom
         self.receipts.append(receipt)
         self.included.append(tx)
-        self._hashes.add(bytes(tx.hash))
+        self._hashes[bytes(tx.hash)] = tx
         return INCLUDED
 
     def _rebuild(self) -> None:
         included = self.included
-        self.included, self.receipts, self._hashes = [], [], set()
+        self.included, self.receipts, self._hashes = [], [], {}
         self._start()
         for tx in included:
             if self.add(tx) != INCLUDED:  # pragma: no cover - the same transactions ran before

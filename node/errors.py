@@ -104,8 +104,20 @@ class UpstreamUnavailable(NodeError):
 
 
 @dataclass
+class SealerUnavailable(NodeError):
+    """Raised when the node's sealing loop is not running (it failed to start or stopped), so a
+    transaction cannot be admitted."""
+
+    detail: str
+
+    def __str__(self) -> str:
+        return f"sealer unavailable: {self.detail}"
+
+
+@dataclass
 class LimitExceeded(NodeError):
-    """Raised when a request asks for more than the node serves at once (EIP-1474 -32005)."""
+    """Raised when a request asks for more than the node serves at once or would hold more than
+    it keeps (a block range, a batch, installed filters, subscriptions; EIP-1474 -32005)."""
 
     message: str
 

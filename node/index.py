@@ -188,3 +188,34 @@ def _list(payload: bytes) -> bytes:
         return bytes((0xC0 + len(payload),)) + payload
     size = _int(len(payload))
     return bytes((0xF7 + len(size),)) + size + payload
+
+
+@dataclass(frozen=True)
+class LogFilter:
+    """Which logs a query or a subscription wants (execution-apis ``Filter``): any of
+    ``addresses`` (None: any), and per topic position any of a set (None: any)."""
+
+    addresses: frozenset[bytes] | None
+    topics: tuple[frozenset[bytes] | None, ...]
+    from_block: str | int = "latest"
+    to_block: str | int = "latest"
+    block_hash: bytes | None = None
+
+    def matches(self, entry: LogEntry) -> bool:
+        if self.addresses is not None and entry.address not in self.addresses:
+            return False
+        for position, wanted in enumerate(self.topics):
+            if wanted is None:
+                continue
+            if position >= len(entry.topics) or entry.topics[position] not in wanted:
+                return False
+        return True
+
+    def bloom_may_match(self, bloom: int) -> bool:
+        """False when a block's logs bloom (Yellow Paper section 4.3.1) rules every log out."""
+        from eth_bloom import BloomFilter
+
+        block_bloom = BloomFilter(bloom)
+        if self.addresses is not None and not any(a in block_bloom for a in self.addresses):
+            return False
+        return all(wanted is None or any(t in block_bloom for t in wanted) for wanted in self.topics)
