@@ -161,7 +161,8 @@ class SealingLoop:
         """One unit of work: execute up to :data:`CHUNK` executable transactions into the open
         block, then seal it if it is due. Returns what was sealed, if anything."""
         if not self._full:
-            room = CHUNK if self.builder is None else min(CHUNK, self.max_block_txs - len(self.builder.included))
+            included = 0 if self.builder is None else len(self.builder.included)
+            room = min(CHUNK, self.max_block_txs - included)
             ready = self._executable(room) if room > 0 else []
             if ready and self.builder is None:
                 self.builder = self.chain.open_block(int(now), self.sealer_key, self.vanity)
