@@ -2,9 +2,11 @@
 
 ``SealingLoop`` holds the chain's single writer. Admitted transactions are executed into the open
 block as soon as their nonce is next (so execution overlaps the wait between blocks); the block
-is sealed and committed once ``block_time`` has passed since the previous seal and the loop has
-caught up with every executable transaction (or the block is full, or ``2 × block_time`` has
-passed: a sustained overload still gets a block at least that often). The loop takes the time as
+is sealed and committed once ``block_time`` has passed since the previous seal, the loop has
+caught up with every executable transaction and no transaction arrived for a short quiet spell
+(``block_time / 10``, at most 100 ms: a burst that straddles the timer goes into one block instead
+of leaving a stub for the next period) — or as soon as the block is full, and in any case after
+``2 × block_time``, so a sustained overload still gets a block at least that often. The loop takes the time as
 an argument (an injected clock), so tests drive it without sleeping.
 
 The node runs the loop in its own process (``python -m node.sealer``), talking to the JSON-RPC
@@ -88,6 +90,9 @@ class SealingLoop:
         self.pool = TxPool()
         self.builder: BlockBuilder | None = None
         self.last_seal = float("-inf")
+        self.last_admission = float("-inf")
+        self.quiet = min(0.1, block_time / 10)
+        self.opened_at = float("-inf")
         self._full = False
         self._dropped = 0
         self._head_state: tuple[bytes, StateAPI] | None = None
@@ -104,9 +109,12 @@ class SealingLoop:
         return self.builder.state if self.builder is not None else self._committed_state()
 
     # ------------------------------------------------------------------ requests
-    def admit(self, raw: bytes, sender: Address) -> bytes:
+    def admit(self, raw: bytes, sender: Address, now: float | None = None) -> bytes:
         """Admit a transaction decoded and signature-checked by the JSON-RPC side (``sender``
-        recovered there, once); raises :class:`TransactionRejected`."""
+        recovered there, once); raises :class:`TransactionRejected`. ``now`` (the loop's clock)
+        marks the flow of transactions as still running."""
+        if now is not None:
+            self.last_admission = now
         tx: SignedTransactionAPI = PragueTransactionBuilder.decode(raw)
         tx.__dict__["sender"] = sender
         mark_validated(tx)
@@ -145,8 +153,13 @@ class SealingLoop:
             return False
         if now < self.last_seal + self.block_time:
             return False
-        return (not executable or self._full or len(self.builder.included) >= self.max_block_txs
-                or now >= self.last_seal + 2 * self.block_time)
+        quiet = now >= self.last_admission + self.quiet
+        return ((not executable and quiet) or self._full or len(self.builder.included) >= self.max_block_txs
+                or now >= self._latest_seal())
+
+    def _latest_seal(self) -> float:
+        """When the open block is sealed at the latest, transactions still arriving or not."""
+        return max(self.last_seal + 2 * self.block_time, self.opened_at + self.block_time)
 
     def next_wake(self, now: float) -> float | None:
         """When :meth:`step` has work next: ``now`` or earlier for at once, None when idle."""
@@ -154,7 +167,10 @@ class SealingLoop:
         if executable and (self.builder is None or len(self.builder.included) < self.max_block_txs):
             return now
         if self.builder is not None and self.builder.included:
-            return max(now, self.last_seal + self.block_time) if not self._due(now, executable) else now
+            if self._due(now, executable):
+                return now
+            return min(max(now, self.last_seal + self.block_time, self.last_admission + self.quiet),
+                       self._latest_seal())
         return None
 
     def step(self, now: float) -> SealedInfo | None:
@@ -166,6 +182,7 @@ class SealingLoop:
             ready = self._executable(room) if room > 0 else []
             if ready and self.builder is None:
                 self.builder = self.chain.open_block(int(now), self.sealer_key, self.vanity)
+                self.opened_at = now
             for tx in ready:
                 assert self.builder is not None
                 outcome = self.builder.add(tx)
@@ -218,8 +235,10 @@ def decode_messages(buffer: bytearray) -> Iterator[Any]:
         yield pickle.loads(body)  # noqa: S301 - both ends are this node
 
 
-def serve(sock: socket.socket, loop: SealingLoop, clock: Callable[[], float] = time.monotonic) -> None:
-    """Drive ``loop`` and answer requests on ``sock`` until the other end closes it."""
+def serve(sock: socket.socket, loop: SealingLoop, clock: Callable[[], float] = time.time) -> None:
+    """Drive ``loop`` and answer requests on ``sock`` until the other end closes it. ``clock`` is
+    wall-clock time: it paces blocks and gives their timestamps (Yellow Paper: seconds since the
+    Unix epoch)."""
     sock.setblocking(True)
     sock.sendall(encode_message(("ready", loop.chain.head.block_number)))
     buffer = bytearray()
@@ -232,7 +251,7 @@ def serve(sock: socket.socket, loop: SealingLoop, clock: Callable[[], float] = t
             if not chunk:
                 return
             buffer.extend(chunk)
-            replies = [_answer(loop, message) for message in decode_messages(buffer)]
+            replies = [_answer(loop, message, clock()) for message in decode_messages(buffer)]
             if replies:
                 sock.sendall(b"".join(encode_message(r) for r in replies))
         sealed = loop.step(clock())
@@ -240,14 +259,14 @@ def serve(sock: socket.socket, loop: SealingLoop, clock: Callable[[], float] = t
             sock.sendall(encode_message(("sealed", sealed)))
 
 
-def _answer(loop: SealingLoop, message: Any) -> Any:
+def _answer(loop: SealingLoop, message: Any, now: float) -> Any:
     kind, request_id, *args = message
     try:
         if kind == "admit":
             results: list[bytes | TransactionRejected] = []
             for raw, sender in args[0]:
                 try:
-                    results.append(loop.admit(raw, sender))
+                    results.append(loop.admit(raw, sender, now))
                 except TransactionRejected as exc:
                     results.append(exc)
             value: Any = results

@@ -499,7 +499,7 @@ class SealerThread:
     the loop's chain shares the store with the service's reader chain)."""
 
     def __init__(self, chain: LedgerChain, sealer_key: PrivateKey, block_time: float,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.time) -> None:
         ours, theirs = socket.socketpair()
         self.link = SealerLink(ours)
         self.loop = SealingLoop(chain, sealer_key, block_time=block_time)

@@ -125,3 +125,18 @@ def test_messages_round_trip_in_frames() -> None:
     assert list(decode_messages(partial)) == [] and len(partial) == 7
     assert list(decode_messages(buffer)) == [("admit", 1, [(b"\x01", b"\x02" * 20)]), ("status", 2)]
     assert buffer == bytearray()
+
+
+def test_a_burst_straddling_the_timer_waits_for_a_quiet_spell(devnet: DevNet) -> None:
+    loop = _loop(devnet, block_time=1.0)
+    member = devnet.member(5)
+    loop.admit(*_raw(devnet, member, 0), now=0.0)
+    assert [s.number for s in _run_until_idle(loop, 0.0)] == []  # the first transaction just arrived
+    assert [s.transactions for s in _run_until_idle(loop, 0.1)] == [1]
+    loop.admit(*_raw(devnet, member, 1), now=1.05)
+    # Block time has passed, but transactions are still arriving: keep the block open.
+    assert _run_until_idle(loop, 1.1) == []
+    assert loop.next_wake(1.1) == pytest.approx(1.15)
+    loop.admit(*_raw(devnet, member, 2), now=1.12)
+    assert _run_until_idle(loop, 1.2) == []
+    assert [s.transactions for s in _run_until_idle(loop, 1.3)] == [2]
