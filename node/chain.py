@@ -626,9 +626,11 @@ class BlockBuilder:
             chain.vm_class.validate_header(current, self.parent)
             processed = vm.block_postprocessing(vm.get_block().copy(header=current))
             finalized = vm.finalize_block(processed).block
-            unsealed = chain.vm_class.get_block_class()(
-                header=finalized.header, transactions=self.included, uncles=[], withdrawals=[])
-            block = unsealed.copy(header=seal_header(unsealed.header, self.sealer_key))
+            # Sealed header first, then the block: ``block.copy(header=...)`` would deep-copy
+            # every transaction of the block once more.
+            block = chain.vm_class.get_block_class()(
+                header=seal_header(finalized.header, self.sealer_key), transactions=self.included,
+                uncles=[], withdrawals=[])
             chain.chaindb.persist_block(block)
             senders = tuple(Address(tx.sender) for tx in self.included)
             for key, value in block_index_writes(block, self.receipts, senders).items():

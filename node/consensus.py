@@ -42,6 +42,7 @@ the same blocks with stock py-evm and compare.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, cast
 
@@ -86,9 +87,10 @@ class NonMemberSender(ValidationError):
         self.sender = sender
 
 
+@functools.lru_cache(maxsize=65_536)
 def active_account_slot(account: Address, base_slot: int) -> int:
     """Storage slot of ``active[account]`` in the registry's ERC-7201 namespace (Solidity mapping
-    layout: ``keccak256(pad32(key) ++ pad32(slot))``)."""
+    layout: ``keccak256(pad32(key) ++ pad32(slot))``). Cached: checked for every transaction."""
     return int.from_bytes(keccak(account.rjust(32, b"\0") + base_slot.to_bytes(32, "big")), "big")
 
 
