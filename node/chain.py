@@ -617,8 +617,10 @@ class BlockBuilder:
             # list, which py-evm would deep-copy at every step; the full block is assembled once.
             # py-evm's final validate_block (roots recomputed) is skipped for a block built here:
             # replicas re-execute and check everything on import.
-            tx_root, tx_nodes = ordered_trie_root_and_nodes([tx.encode() for tx in self.included])
-            receipt_root, receipt_nodes = ordered_trie_root_and_nodes([r.encode() for r in self.receipts])
+            raw_txs = [bytes(tx.encode()) for tx in self.included]
+            raw_receipts = [bytes(r.encode()) for r in self.receipts]
+            tx_root, tx_nodes = ordered_trie_root_and_nodes(raw_txs)
+            receipt_root, receipt_nodes = ordered_trie_root_and_nodes(raw_receipts)
             chain.chaindb.persist_trie_data_dict(cast(dict[Hash32, bytes], tx_nodes))
             chain.chaindb.persist_trie_data_dict(cast(dict[Hash32, bytes], receipt_nodes))
             current = header.copy(gas_used=self.tally.gas_used, bloom=self.bloom, transaction_root=tx_root,
@@ -633,7 +635,7 @@ class BlockBuilder:
                 uncles=[], withdrawals=[])
             chain.chaindb.persist_block(block)
             senders = tuple(Address(tx.sender) for tx in self.included)
-            for key, value in block_index_writes(block, self.receipts, senders).items():
+            for key, value in block_index_writes(block, self.receipts, senders, raw_txs, raw_receipts).items():
                 chain.db[key] = value
             chain.buffer.flush()
         except BaseException:

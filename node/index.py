@@ -110,15 +110,18 @@ def encode_block_record(tx_hashes: Sequence[bytes], logs: Sequence[list[Any]], s
     return encode_node([list(tx_hashes), list(logs), _int(size)])
 
 
-def block_index_writes(block: BlockAPI, receipts: Sequence[ReceiptAPI],
-                       senders: Sequence[bytes]) -> dict[bytes, bytes]:
-    """Every index key of ``block`` (executed to ``receipts``, sent by ``senders``)."""
+def block_index_writes(block: BlockAPI, receipts: Sequence[ReceiptAPI], senders: Sequence[bytes],
+                       raw_txs: Sequence[bytes] | None = None,
+                       raw_receipts: Sequence[bytes] | None = None) -> dict[bytes, bytes]:
+    """Every index key of ``block`` (executed to ``receipts``, sent by ``senders``); the
+    EIP-2718 encodings may be passed in when the caller already made them for the roots."""
     block_hash = block.header.hash
     writes: dict[bytes, bytes] = {}
     tx_hashes: list[bytes] = []
     logs: list[list[Any]] = []
     previous_gas = 0
-    raw_txs: list[bytes] = []
+    encoded_txs = list(raw_txs) if raw_txs is not None else [bytes(tx.encode()) for tx in block.transactions]
+    encoded_receipts = list(raw_receipts) if raw_receipts is not None else [bytes(r.encode()) for r in receipts]
     for index, (tx, receipt, sender) in enumerate(zip(block.transactions, receipts, senders, strict=True)):
         tx_hash = bytes(tx.hash)
         tx_hashes.append(tx_hash)
@@ -126,13 +129,11 @@ def block_index_writes(block: BlockAPI, receipts: Sequence[ReceiptAPI],
         for log in receipt.logs:
             logs.append([_int(index), bytes(log.address), [t.to_bytes(32, "big") for t in log.topics],
                          bytes(log.data)])
-        raw_tx = bytes(tx.encode())
-        raw_txs.append(raw_tx)
         writes[tx_key(tx_hash)] = encode_tx_record(
-            block_hash, index, sender, raw_tx, bytes(receipt.encode()),
+            block_hash, index, sender, encoded_txs[index], encoded_receipts[index],
             receipt.gas_used - previous_gas, first_log)
         previous_gas = receipt.gas_used
-    size = len(encode_block_raw(rlp.encode(block.header), raw_txs))
+    size = len(encode_block_raw(rlp.encode(block.header), encoded_txs))
     writes[block_key(block_hash)] = encode_block_record(tx_hashes, logs, size)
     return writes
 
