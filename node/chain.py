@@ -1,7 +1,13 @@
 """The chain: py-evm configured for CityLedger, over a store committed once per block.
 
 ``LedgerChain`` is the only object that touches py-evm's chain database. It is not thread-safe:
-the node runs every call on one worker thread (see ``node.service``).
+each instance is used from one thread (the sealer's loop, or the service's chain thread, see
+``node.service``). Several instances may share one store: exactly one writes (the sealer or the
+replica's importer); the others only read, which LMDB serves from the last committed block.
+
+A block is built incrementally (:class:`BlockBuilder`): transactions are executed as they are
+admitted, and the block is finalised, sealed and committed later, together with its lookup index
+(``node.index``) in the same atomic commit.
 """
 
 from __future__ import annotations
@@ -37,8 +43,22 @@ from node.consensus import (
     recover_sealer,
     seal_header,
 )
-from node.errors import BlockRejected, ExecutionReverted, GenesisError, StorageError
+from node.errors import BlockRejected, ExecutionReverted, GenesisError, RegistryCallFailed, StorageError
 from node.genesis import GENESIS_DEPLOYER, Genesis
+from node.index import (
+    SCHEMA_KEY,
+    SCHEMA_VERSION,
+    IndexedReceipt,
+    IndexedTransaction,
+    LogEntry,
+    block_index_writes,
+    block_key,
+    decode_block_record,
+    decode_receipt_fields,
+    decode_tx_record,
+    encode_block_raw,
+    tx_key,
+)
 from node.kv import BlockWriteBuffer, KeyValueStore
 from node.ordered_trie import ordered_trie_root_and_nodes
 
@@ -47,6 +67,22 @@ log = logging.getLogger("cityledger.chain")
 _SEALERS_SELECTOR = keccak(b"sealers()")[:4]
 _GENESIS_KEY = b"cityledger:genesis-hash"
 _ERROR_SELECTOR = keccak(b"Error(string)")[:4]
+
+
+#: Decoded blocks kept for reads (headers, transaction hashes, logs).
+BLOCK_CACHE_SIZE = 256
+HEADER_CACHE_SIZE = 4_096
+
+
+@dataclass(frozen=True)
+class BlockView:
+    """A canonical block as the index holds it: no transaction is decoded to build it."""
+
+    header: BlockHeaderAPI
+    transaction_hashes: tuple[bytes, ...]
+    logs: tuple[LogEntry, ...]
+    #: Byte length of the block's RLP.
+    size: int
 
 
 @dataclass
@@ -76,8 +112,9 @@ def decode_revert_reason(data: bytes) -> str | None:
 class LedgerChain:
     """A CityLedger chain stored in ``store`` and defined by ``genesis``."""
 
-    def __init__(self, store: KeyValueStore, genesis: Genesis) -> None:
+    def __init__(self, store: KeyValueStore, genesis: Genesis, *, writable: bool = True) -> None:
         self.genesis = genesis
+        self.writable = writable
         self.vm_class = CityLedgerVM.configure(
             __name__="CityLedgerVM", registry_address=genesis.registry.address)
         self.chain_class = Chain.configure(
@@ -89,13 +126,19 @@ class LedgerChain:
         self.db = AtomicDB(self.buffer)
         self.chaindb = ChainDB(self.db)
         self._sealer_cache: OrderedDict[bytes, tuple[Address, ...]] = OrderedDict()
+        self._blocks: OrderedDict[bytes, BlockView] = OrderedDict()
+        self._headers: OrderedDict[bytes, BlockHeaderAPI] = OrderedDict()
         expected = build_genesis_header(genesis, self.vm_class)
         stored = store.get(_GENESIS_KEY)
         if stored is None:
+            if not writable:
+                raise StorageError("the store holds no chain yet (its writer initialises it)")
             header = build_genesis_state(self.db, genesis, self.vm_class)
             assert header.hash == expected.hash
             self.chaindb.persist_header(header)
             self.db[_GENESIS_KEY] = header.hash
+            self.db[block_key(header.hash)] = _EMPTY_BLOCK_RECORD
+            self.db[SCHEMA_KEY] = bytes([SCHEMA_VERSION])
             self.buffer.flush()
             log.info("initialised chain %d, genesis %s", genesis.chain_id, encode_hex(header.hash))
         elif stored != expected.hash:
@@ -103,6 +146,36 @@ class LedgerChain:
                 f"the data directory holds chain with genesis {encode_hex(stored)}, but the genesis "
                 f"file describes {encode_hex(expected.hash)}")
         self.genesis_header = expected
+        self._check_schema()
+
+    def _check_schema(self) -> None:
+        """Data directories written before the index existed carry no schema key: the writer
+        builds the index for their blocks once, at start (a few seconds per thousand blocks),
+        rather than refusing and making the operator re-sync a chain it already verified."""
+        raw = self._store.get(SCHEMA_KEY)
+        version = raw[0] if raw else 0
+        if version == SCHEMA_VERSION:
+            return
+        if version > SCHEMA_VERSION:
+            raise StorageError(f"the data directory uses index schema {version}, newer than this "
+                               f"node's {SCHEMA_VERSION}; run a newer node")
+        if not self.writable:
+            raise StorageError("the data directory's index is not built yet (its writer builds it)")
+        head = self.head.block_number
+        log.warning("data directory predates the lookup index: indexing %d blocks", head + 1)
+        for number in range(head + 1):
+            header = self.chaindb.get_canonical_block_header_by_number(BlockNumber(number))
+            block = self.vm_class.get_block_class().from_header(header=header, chaindb=self.chaindb)
+            receipts = block.get_receipts(self.chaindb)
+            # Recovered here once, for blocks whose senders were never stored.
+            senders = [tx.sender for tx in block.transactions]
+            for key, value in block_index_writes(block, receipts, senders).items():
+                self.db[key] = value
+            if number % 64 == 63:
+                self.buffer.flush()
+        self.db[SCHEMA_KEY] = bytes([SCHEMA_VERSION])
+        self.buffer.flush()
+        log.info("lookup index built for %d blocks", head + 1)
 
     def close(self) -> None:
         """Drop any uncommitted writes and close the store."""
@@ -120,37 +193,124 @@ class LedgerChain:
 
     def header_by_number(self, number: int) -> BlockHeaderAPI | None:
         try:
-            return self.chaindb.get_canonical_block_header_by_number(BlockNumber(number))
+            block_hash = self.chaindb.get_canonical_block_hash(BlockNumber(number))
         except (HeaderNotFound, BlockNotFound):
             return None
+        return self._header(block_hash)
+
+    def _header(self, block_hash: bytes) -> BlockHeaderAPI | None:
+        header = self._headers.get(block_hash)
+        if header is None:
+            try:
+                header = self.chaindb.get_block_header_by_hash(Hash32(block_hash))
+            except (HeaderNotFound, BlockNotFound, ValidationError):
+                return None
+            self._headers[block_hash] = header
+            if len(self._headers) > HEADER_CACHE_SIZE:
+                self._headers.popitem(last=False)
+        return header
 
     def header_by_hash(self, block_hash: bytes) -> BlockHeaderAPI | None:
-        try:
-            header = self.chaindb.get_block_header_by_hash(Hash32(block_hash))
-        except (HeaderNotFound, BlockNotFound, ValidationError):
+        """The canonical header with this hash (None for unknown or non-canonical hashes)."""
+        header = self._header(block_hash)
+        if header is None:
             return None
-        canonical = self.header_by_number(header.block_number)
-        return header if canonical is not None and canonical.hash == header.hash else None
+        try:
+            canonical = self.chaindb.get_canonical_block_hash(header.block_number)
+        except (HeaderNotFound, BlockNotFound):
+            return None
+        return header if canonical == header.hash else None
 
     def block(self, header: BlockHeaderAPI) -> BlockAPI:
+        """py-evm's block object, rebuilt from the transaction trie (slow; replicas and tests)."""
         return self.vm_class.get_block_class().from_header(header=header, chaindb=self.chaindb)
 
     def receipts(self, block: BlockAPI) -> tuple[ReceiptAPI, ...]:
+        """py-evm's receipt objects, from the receipt trie (slow; tests and the index rebuild)."""
         return tuple(block.get_receipts(self.chaindb))
 
+    def block_view(self, header: BlockHeaderAPI) -> BlockView:
+        """The block's transaction hashes and logs from the index (cached for recent blocks)."""
+        view = self._blocks.get(header.hash)
+        if view is not None:
+            self._blocks.move_to_end(header.hash)
+            return view
+        encoded = self._store.get(block_key(header.hash))
+        if encoded is None:
+            raise StorageError(f"block {header.block_number} has no index record")
+        tx_hashes, raw_logs, size = decode_block_record(encoded)
+        logs = tuple(
+            LogEntry(Address(address), topics, data, header.block_number, header.hash, header.timestamp,
+                     tx_index, tx_hashes[tx_index], log_index)
+            for log_index, (tx_index, address, topics, data) in enumerate(raw_logs))
+        view = BlockView(header, tuple(tx_hashes), logs, size)
+        self._blocks[header.hash] = view
+        if len(self._blocks) > BLOCK_CACHE_SIZE:
+            self._blocks.popitem(last=False)
+        return view
+
+    def transaction(self, tx_hash: bytes) -> IndexedTransaction | None:
+        """A canonical transaction by hash, from the index (None when unknown)."""
+        found = self._tx_record(tx_hash)
+        if found is None:
+            return None
+        record, header = found
+        return IndexedTransaction(record.raw_tx, record.sender, tx_hash, header.hash, header.block_number,
+                                  record.index, header.base_fee_per_gas or 0)
+
+    def transaction_at(self, header: BlockHeaderAPI, index: int) -> IndexedTransaction | None:
+        hashes = self.block_view(header).transaction_hashes
+        return self.transaction(hashes[index]) if 0 <= index < len(hashes) else None
+
+    def receipt(self, tx_hash: bytes) -> IndexedReceipt | None:
+        """A canonical transaction's receipt by hash, from the index (None when unknown)."""
+        found = self._tx_record(tx_hash)
+        if found is None:
+            return None
+        record, header = found
+        status, cumulative, bloom, raw_logs = decode_receipt_fields(record.raw_receipt)
+        logs = tuple(
+            LogEntry(Address(address), topics, data, header.block_number, header.hash, header.timestamp,
+                     record.index, tx_hash, record.first_log + i)
+            for i, (address, topics, data) in enumerate(raw_logs))
+        tx = IndexedTransaction(record.raw_tx, record.sender, tx_hash, header.hash, header.block_number,
+                                record.index, header.base_fee_per_gas or 0)
+        return IndexedReceipt(tx, record.raw_receipt, status, cumulative, record.gas_used, bloom, logs)
+
+    def _tx_record(self, tx_hash: bytes) -> tuple[Any, BlockHeaderAPI] | None:
+        encoded = self._store.get(tx_key(tx_hash))
+        if encoded is None:
+            return None
+        record = decode_tx_record(encoded)
+        header = self.header_by_hash(record.block_hash)
+        return None if header is None else (record, header)
+
+    def raw_receipts(self, header: BlockHeaderAPI) -> list[bytes]:
+        out = []
+        for tx_hash in self.block_view(header).transaction_hashes:
+            encoded = self._store.get(tx_key(tx_hash))
+            assert encoded is not None, "a block's index is committed with the block"
+            out.append(decode_tx_record(encoded).raw_receipt)
+        return out
+
+    def raw_transactions(self, header: BlockHeaderAPI) -> list[bytes]:
+        out = []
+        for tx_hash in self.block_view(header).transaction_hashes:
+            encoded = self._store.get(tx_key(tx_hash))
+            assert encoded is not None, "a block's index is committed with the block"
+            out.append(decode_tx_record(encoded).raw_tx)
+        return out
+
     def raw_block(self, header: BlockHeaderAPI) -> bytes:
-        return bytes(rlp.encode(self.block(header)))
+        return encode_block_raw(bytes(rlp.encode(header)), self.raw_transactions(header))
 
     def decode_block(self, raw: bytes) -> BlockAPI:
         block: BlockAPI = rlp.decode(raw, sedes=self.vm_class.get_block_class())
         return block
 
     def transaction_location(self, tx_hash: bytes) -> tuple[int, int] | None:
-        try:
-            number, index = self.chaindb.get_transaction_index(Hash32(tx_hash))
-        except (TransactionNotFound, ValidationError):
-            return None
-        return int(number), int(index)
+        found = self._tx_record(tx_hash)
+        return None if found is None else (found[1].block_number, found[0].index)
 
     def state_at(self, header: BlockHeaderAPI) -> StateAPI:
         """A throwaway state view after ``header``; never persisted."""
@@ -180,7 +340,7 @@ class LedgerChain:
         context = state.get_transaction_context_class()(gas_price=0, origin=ZERO_ADDRESS)
         computation = state.computation_class.apply_computation(state, message, context)
         if computation.is_error:
-            raise StorageError(f"registry call failed: {computation.error!r}")
+            raise RegistryCallFailed(to, computation.error.__class__.__name__, str(computation.error))
         return bytes(computation.output)
 
     # ----------------------------------------------------------- execution
@@ -254,6 +414,16 @@ class LedgerChain:
         }
 
     # ------------------------------------------------------------- writes
+    def open_block(self, timestamp: int, sealer_key: PrivateKey, vanity: bytes = b"") -> BlockBuilder:
+        """Start the next block on the head; transactions are added to it one by one."""
+        parent = self.head
+        sealer = Address(sealer_key.public_key.to_canonical_address())
+        if sealer not in self.sealers_at(parent):
+            raise BlockRejected(parent.block_number + 1, "sealer",
+                                f"{encode_hex(sealer)} is not in the sealer set at block "
+                                f"{parent.block_number}")
+        return BlockBuilder(self, parent, timestamp, sealer_key, vanity)
+
     def build_block(
         self,
         transactions: Sequence[SignedTransactionAPI],
@@ -266,86 +436,22 @@ class LedgerChain:
         A transaction py-evm refuses (nonce gap, non-member, out of gas budget) is dropped and the
         block rebuilt without it, so a refused transaction can never leave half-applied state.
         """
-        parent = self.head
-        sealer = Address(sealer_key.public_key.to_canonical_address())
-        if sealer not in self.sealers_at(parent):
-            raise BlockRejected(parent.block_number + 1, "sealer",
-                                f"{encode_hex(sealer)} is not in the sealer set at block "
-                                f"{parent.block_number}")
-        candidates = list(transactions)
+        builder = self.open_block(timestamp, sealer_key, vanity)
         dropped: list[tuple[SignedTransactionAPI, str]] = []
-        while True:
-            if not candidates:
-                return BuiltBlock(None, (), dropped, [])
-            try:
-                built = self._try_build(parent, candidates, timestamp, sealer, vanity)
-            except _Refused as refused:
-                self.buffer.discard()
-                dropped.append((candidates[refused.index], refused.reason))
-                del candidates[refused.index]
-                continue
-            except BaseException:
-                self.buffer.discard()
-                raise
-            break
-        block, receipts, deferred = built
-        sealed = block.copy(header=seal_header(block.header, sealer_key))
-        self.chaindb.persist_block(sealed)
-        self.buffer.flush()
-        return BuiltBlock(sealed, receipts, dropped, deferred)
-
-    def _try_build(
-        self, parent: BlockHeaderAPI, candidates: Sequence[SignedTransactionAPI], timestamp: int,
-        sealer: Address, vanity: bytes,
-    ) -> tuple[BlockAPI, tuple[ReceiptAPI, ...], list[SignedTransactionAPI]]:
-        header = self.vm_class.create_header_from_parent(
-            parent,
-            coinbase=sealer,
-            timestamp=max(timestamp, parent.timestamp + 1),
-            gas_limit=parent.gas_limit,
-            extra_data=vanity.ljust(VANITY_BYTES, b"\0")[:VANITY_BYTES],
-        )
-        vm = cast(CityLedgerVM, self.chain_class(self.db).get_vm(header))  # an instance of self.vm_class
-        vm.block_preprocessing(vm.get_block())
-        receipts: list[ReceiptAPI] = []
-        included: list[SignedTransactionAPI] = []
         deferred: list[SignedTransactionAPI] = []
-        assert header.base_fee_per_gas is not None  # Prague header, base fee pinned to zero
-        # py-evm threads a copied header through every transaction (two deep copies each); the
-        # transaction checks and receipts only read gas used, gas limit and base fee, so a small
-        # running tally stands in and the header is written once at the end.
-        tally = _RunningHeader(header.gas_limit, header.base_fee_per_gas)
-        bloom = 0
-        for index, tx in enumerate(candidates):
-            if deferred or tally.gas_used + tx.gas > tally.gas_limit:
+        for tx in transactions:
+            if deferred:
                 deferred.append(tx)
                 continue
-            try:
-                receipt, _computation = vm.apply_transaction(tally, tx)  # type: ignore[arg-type]
-            except NonMemberSender as exc:
-                raise _Refused(index, f"sender is not an active member: {exc}") from exc
-            except ValidationError as exc:
-                raise _Refused(index, str(exc)) from exc
-            tally.gas_used = receipt.gas_used
-            bloom |= receipt.bloom
-            receipts.append(receipt)
-            included.append(tx)
-        # Roots, requests hash and state root are computed on a block without its transaction
-        # list, which py-evm would deep-copy at every step; the full block is assembled once.
-        # py-evm's final validate_block (roots recomputed) is skipped for a block built here:
-        # replicas re-execute and check everything on import.
-        tx_root, tx_nodes = ordered_trie_root_and_nodes([tx.encode() for tx in included])
-        receipt_root, receipt_nodes = ordered_trie_root_and_nodes([r.encode() for r in receipts])
-        self.chaindb.persist_trie_data_dict(cast(dict[Hash32, bytes], tx_nodes))
-        self.chaindb.persist_trie_data_dict(cast(dict[Hash32, bytes], receipt_nodes))
-        current = header.copy(gas_used=tally.gas_used, bloom=bloom, transaction_root=tx_root,
-                              receipt_root=receipt_root)
-        self.vm_class.validate_header(current, parent)
-        processed = vm.block_postprocessing(vm.get_block().copy(header=current))
-        finalized = vm.finalize_block(processed).block
-        block = self.vm_class.get_block_class()(
-            header=finalized.header, transactions=included, uncles=[], withdrawals=[])
-        return block, tuple(receipts), deferred
+            outcome = builder.add(tx)
+            if outcome == FULL:
+                deferred.append(tx)
+            elif outcome != INCLUDED:
+                dropped.append((tx, outcome))
+        if not builder.included:
+            return BuiltBlock(None, (), dropped, deferred)
+        sealed = builder.seal()
+        return BuiltBlock(sealed.block, sealed.receipts, dropped, deferred)
 
     def import_block(self, block: BlockAPI) -> None:
         """Verify and append a block produced elsewhere (a replica following its sealer).
@@ -384,6 +490,10 @@ class LedgerChain:
             if mismatch is not None:
                 raise BlockRejected(number, *mismatch)
             self.chaindb.persist_block(block)
+            # Senders were recovered (once) while the block was validated; they are stored now.
+            receipts = cast(CityLedgerVM, vm).built_receipts
+            for key, value in block_index_writes(block, receipts, [tx.sender for tx in block.transactions]).items():
+                self.db[key] = value
         except NonMemberSender as exc:
             self.buffer.discard()
             raise BlockRejected(number, "sender membership", str(exc)) from exc
@@ -406,11 +516,132 @@ class _RunningHeader:
     blob_gas_used: int = 0
 
 
-class _Refused(Exception):
-    def __init__(self, index: int, reason: str) -> None:
-        super().__init__(reason)
-        self.index = index
-        self.reason = reason
+#: Outcomes of :meth:`BlockBuilder.add` other than a refusal's reason.
+INCLUDED = "included"
+FULL = "full"
+_EMPTY_BLOCK_RECORD = bytes(rlp.encode([[], [], b""]))
+
+
+@dataclass(frozen=True)
+class SealedBlock:
+    """A block sealed and committed, with what its transactions produced."""
+
+    block: BlockAPI
+    receipts: tuple[ReceiptAPI, ...]
+    senders: tuple[Address, ...]
+
+
+class BlockBuilder:
+    """The next block, built one transaction at a time and sealed when the sealer decides.
+
+    Each transaction runs on the block's VM as it is added (py-evm's ``apply_transaction``, with
+    the chain's consensus checks: membership of the sender at that point of the block, nonce,
+    gas). A refused transaction is reported and the block is rebuilt from its parent with the
+    transactions included so far, so a refusal can never leave half-applied state behind.
+    Nothing reaches the store until :meth:`seal`.
+    """
+
+    def __init__(self, chain: LedgerChain, parent: BlockHeaderAPI, timestamp: int,
+                 sealer_key: PrivateKey, vanity: bytes) -> None:
+        self.chain = chain
+        self.parent = parent
+        self.sealer_key = sealer_key
+        self.header = chain.vm_class.create_header_from_parent(
+            parent,
+            coinbase=Address(sealer_key.public_key.to_canonical_address()),
+            timestamp=max(timestamp, parent.timestamp + 1),
+            gas_limit=parent.gas_limit,
+            extra_data=vanity.ljust(VANITY_BYTES, b"\0")[:VANITY_BYTES],
+        )
+        self.included: list[SignedTransactionAPI] = []
+        self.receipts: list[ReceiptAPI] = []
+        self._hashes: dict[bytes, SignedTransactionAPI] = {}
+        self._start()
+
+    def _start(self) -> None:
+        self.chain.buffer.discard()
+        self.vm = cast(CityLedgerVM, self.chain.chain_class(self.chain.db).get_vm(self.header))
+        self.vm.block_preprocessing(self.vm.get_block())
+        assert self.header.base_fee_per_gas is not None  # Prague header, base fee pinned to zero
+        # py-evm threads a copied header through every transaction (two deep copies each); the
+        # transaction checks and receipts only read gas used, gas limit and base fee, so a small
+        # running tally stands in and the header is written once, at sealing.
+        self.tally = _RunningHeader(self.header.gas_limit, self.header.base_fee_per_gas)
+        self.bloom = 0
+
+    @property
+    def state(self) -> StateAPI:
+        """The state after the transactions added so far (the "pending" state)."""
+        return self.vm.state
+
+    def __contains__(self, tx_hash: bytes) -> bool:
+        return tx_hash in self._hashes
+
+    def get(self, tx_hash: bytes) -> SignedTransactionAPI | None:
+        """A transaction already executed into this (unsealed) block."""
+        return self._hashes.get(tx_hash)
+
+    def add(self, tx: SignedTransactionAPI) -> str:
+        """Execute ``tx`` into the block: :data:`INCLUDED`, :data:`FULL` (no gas left for it;
+        nothing changed) or the reason it was refused (the block is unchanged)."""
+        if self.tally.gas_used + tx.gas > self.tally.gas_limit:
+            return FULL
+        try:
+            receipt, _computation = self.vm.apply_transaction(self.tally, tx)  # type: ignore[arg-type]
+        except NonMemberSender as exc:
+            self._rebuild()
+            return f"sender is not an active member: {exc}"
+        except ValidationError as exc:
+            self._rebuild()
+            return str(exc)
+        self.tally.gas_used = receipt.gas_used
+        self.bloom |= receipt.bloom
+        self.receipts.append(receipt)
+        self.included.append(tx)
+        self._hashes[bytes(tx.hash)] = tx
+        return INCLUDED
+
+    def _rebuild(self) -> None:
+        included = self.included
+        self.included, self.receipts, self._hashes = [], [], {}
+        self._start()
+        for tx in included:
+            if self.add(tx) != INCLUDED:  # pragma: no cover - the same transactions ran before
+                raise RuntimeError("a transaction included before was refused on rebuild")
+
+    def seal(self) -> SealedBlock:
+        """Finalise the state, seal the header, persist the block and its index; one commit."""
+        chain, vm, header = self.chain, self.vm, self.header
+        try:
+            # Roots, requests hash and state root are computed on a block without its transaction
+            # list, which py-evm would deep-copy at every step; the full block is assembled once.
+            # py-evm's final validate_block (roots recomputed) is skipped for a block built here:
+            # replicas re-execute and check everything on import.
+            raw_txs = [bytes(tx.encode()) for tx in self.included]
+            raw_receipts = [bytes(r.encode()) for r in self.receipts]
+            tx_root, tx_nodes = ordered_trie_root_and_nodes(raw_txs)
+            receipt_root, receipt_nodes = ordered_trie_root_and_nodes(raw_receipts)
+            chain.chaindb.persist_trie_data_dict(cast(dict[Hash32, bytes], tx_nodes))
+            chain.chaindb.persist_trie_data_dict(cast(dict[Hash32, bytes], receipt_nodes))
+            current = header.copy(gas_used=self.tally.gas_used, bloom=self.bloom, transaction_root=tx_root,
+                                  receipt_root=receipt_root)
+            chain.vm_class.validate_header(current, self.parent)
+            processed = vm.block_postprocessing(vm.get_block().copy(header=current))
+            finalized = vm.finalize_block(processed).block
+            # Sealed header first, then the block: ``block.copy(header=...)`` would deep-copy
+            # every transaction of the block once more.
+            block = chain.vm_class.get_block_class()(
+                header=seal_header(finalized.header, self.sealer_key), transactions=self.included,
+                uncles=[], withdrawals=[])
+            chain.chaindb.persist_block(block)
+            senders = tuple(Address(tx.sender) for tx in self.included)
+            for key, value in block_index_writes(block, self.receipts, senders, raw_txs, raw_receipts).items():
+                chain.db[key] = value
+            chain.buffer.flush()
+        except BaseException:
+            chain.buffer.discard()
+            raise
+        return SealedBlock(block, tuple(self.receipts), senders)
 
 
 _HEADER_CHECKS = (

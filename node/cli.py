@@ -23,6 +23,7 @@ from node.errors import GenesisError, NodeError
 
 if TYPE_CHECKING:
     from eth_keys.datatypes import PrivateKey
+    from eth_typing import Address
 
     from node.chain import LedgerChain
 
@@ -65,6 +66,7 @@ class RunSettings:
     upstream: str | None = None
     sealer_keystore: Path | None = None
     password_file: Path | None = None
+    metrics: Endpoint | None = None
 
 
 def _logging() -> None:
@@ -87,6 +89,9 @@ def _http(default: str) -> Callable[[F], F]:
 
 _ws = click.option("--ws", default=None, callback=_endpoint, metavar="HOST:PORT",
                    help="Listen address for JSON-RPC over WebSocket (eth_subscribe); off when not given.")
+_metrics = click.option("--metrics", default=None, callback=_endpoint, metavar="HOST:PORT",
+                        help="Serve Prometheus metrics (text format) on http://HOST:PORT/metrics; off when "
+                             "not given.")
 
 
 @app.command()
@@ -129,6 +134,7 @@ def init(data_dir: Path, dev: bool, consortium: Path | None, artifacts: Path, fo
 @_data_dir
 @_http("127.0.0.1:8545")
 @_ws
+@_metrics
 @click.option("--block-time", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True,
               help="Seal at most one block every this many seconds (only while transactions are pending).")
 @click.option("--sealer-keystore", type=click.Path(dir_okay=False, path_type=Path), default=None,
@@ -136,11 +142,11 @@ def init(data_dir: Path, dev: bool, consortium: Path | None, artifacts: Path, fo
                    "DIR/dev-keys.json instead).")
 @click.option("--password-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="File holding the keystore's password.")
-def run(data_dir: Path, http: Endpoint, ws: Endpoint | None, block_time: float,
+def run(data_dir: Path, http: Endpoint, ws: Endpoint | None, metrics: Endpoint | None, block_time: float,
         sealer_keystore: Path | None, password_file: Path | None) -> None:
     """Run the sealing node: admit members' transactions and seal proof-of-authority blocks."""
     settings = RunSettings(data_dir, data_dir / "genesis.json", http, ws, block_time=block_time,
-                           sealer_keystore=sealer_keystore, password_file=password_file)
+                           sealer_keystore=sealer_keystore, password_file=password_file, metrics=metrics)
     _logging()
     asyncio.run(_serve(settings))
 
@@ -152,9 +158,11 @@ def run(data_dir: Path, http: Endpoint, ws: Endpoint | None, block_time: float,
 @click.option("--upstream", required=True, metavar="URL", help="JSON-RPC URL of the node to follow.")
 @_http("127.0.0.1:8546")
 @_ws
-def follow(data_dir: Path, genesis: Path, upstream: str, http: Endpoint, ws: Endpoint | None) -> None:
+@_metrics
+def follow(data_dir: Path, genesis: Path, upstream: str, http: Endpoint, ws: Endpoint | None,
+           metrics: Endpoint | None) -> None:
     """Run a verifying replica: fetch every block, check its seal, re-execute it, serve JSON-RPC."""
-    settings = RunSettings(data_dir, genesis, http, ws, upstream=upstream)
+    settings = RunSettings(data_dir, genesis, http, ws, upstream=upstream, metrics=metrics)
     _logging()
     asyncio.run(_serve(settings))
 
@@ -180,20 +188,22 @@ def _sealer_key(settings: RunSettings, development: bool) -> PrivateKey:
     raise NodeError("no sealer key: pass --sealer-keystore and --password-file")
 
 
-def open_chain(data_dir: Path, genesis_path: Path) -> LedgerChain:
+def open_chain(data_dir: Path, genesis_path: Path, *, writable: bool = True) -> LedgerChain:
     from node.chain import LedgerChain
     from node.genesis import load_genesis
     from node.kv import LmdbKV
 
     genesis = load_genesis(genesis_path)
-    return LedgerChain(LmdbKV(data_dir / "chaindata"), genesis)
+    return LedgerChain(LmdbKV(data_dir / "chaindata", readonly=not writable), genesis, writable=writable)
 
 
 async def _serve(settings: RunSettings) -> None:
     import uvicorn
+    from eth_typing import Address
 
+    from node.metrics import NodeMetrics, metrics_app
     from node.rpc.server import create_rpc_app
-    from node.service import ChainService, SealerService
+    from node.service import ChainService, SealerProcess, SealerService
 
     class _Server(uvicorn.Server):
         """A uvicorn server that leaves SIGINT/SIGTERM to ``_serve``: with an HTTP and a WebSocket
@@ -204,15 +214,28 @@ async def _serve(settings: RunSettings) -> None:
         def capture_signals(self) -> Generator[None, None, None]:
             yield
 
-    chain = open_chain(settings.data_dir, settings.genesis_path)
+    from node.genesis import load_genesis
+
+    metrics = NodeMetrics()
     service: ChainService
     if settings.upstream is None:
-        service = SealerService(chain, _sealer_key(settings, chain.genesis.development),
-                                block_time=settings.block_time)
+        genesis = load_genesis(settings.genesis_path)
+        key = _sealer_key(settings, genesis.development)
+        # The sealing loop (the chain's only writer) runs in its own process; this process serves
+        # JSON-RPC from a reader of the same store, opened once the sealer has initialised it.
+        sealer = SealerProcess(settings.data_dir, settings.genesis_path, key, settings.block_time)
+        try:
+            await sealer.open()
+        except NodeError:
+            await sealer.close()
+            raise
+        chain = open_chain(settings.data_dir, settings.genesis_path, writable=False)
+        service = SealerService(chain, sealer, Address(key.public_key.to_canonical_address()), metrics)
     else:
         from node.follower import FollowerService
 
-        service = FollowerService(chain, settings.upstream)
+        chain = open_chain(settings.data_dir, settings.genesis_path)
+        service = FollowerService(chain, settings.upstream, metrics=metrics)
     rpc_app = create_rpc_app(service, VERSION)
     endpoints = [settings.http] + ([settings.ws] if settings.ws and settings.ws != settings.http else [])
     servers = [
@@ -221,6 +244,9 @@ async def _serve(settings: RunSettings) -> None:
                                ws_max_size=5 * 1024 * 1024))
         for i, e in enumerate(endpoints)
     ]
+    if settings.metrics is not None:
+        servers.append(_Server(uvicorn.Config(metrics_app(metrics), host=settings.metrics.host,
+                                              port=settings.metrics.port, log_level="warning", lifespan="off")))
     head = chain.head
     log.info("%s %s chain %d at block %d; JSON-RPC on http://%s:%d%s", service.role, VERSION,
              chain.chain_id, head.block_number, settings.http.host, settings.http.port,

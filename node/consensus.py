@@ -12,26 +12,55 @@ Each patch below is small and named:
   active member according to the member registry's state *at that point of the block*. A block
   carrying a non-member's transaction is invalid, for the sealer and for every replica alike.
 * **one-pass ordered tries**: transaction, receipt and withdrawal roots are computed by
-  ``node.ordered_trie`` (same result as py-evm's insert-one-at-a-time trie, several times faster).
+  ``node.ordered_trie`` (same result as py-evm's insert-one-at-a-time trie, several times faster):
+  :meth:`CityLedgerVM.set_block_transactions_and_withdrawals` and
+  :meth:`CityLedgerVM.validate_block` are py-evm's methods with that one call replaced.
 * **validate once**: a transaction admitted by this node's pool had its signature and fields
   validated there; :func:`mark_validated` stops py-evm from validating it again while the block
   is built. Blocks imported from elsewhere are always validated in full.
 * **batched storage tries**: a block's storage writes reach each contract's storage trie in one
-  pass (``node.storage_trie``) rather than one insert per slot.
+  pass (``node.storage_trie``) rather than one insert per slot; storage reads walk the trie
+  through a cache of decoded nodes (:class:`CityLedgerState`).
+* **jump destinations analysed once per contract**: py-evm analyses which code positions are
+  valid ``JUMPDEST`` targets (Yellow Paper section 9.4.3) afresh in every call frame; the analysis
+  depends only on the code, so :class:`CityLedgerComputation` shares it per code.
+* **zero-fee no-op writes skipped**: gas fees, refunds and tips are all zero here; py-evm still
+  rewrites the payer's and coinbase's accounts for each delta of 0
+  (:meth:`CityLedgerState.delta_balance`).
+* **receipts not re-checked against their own bloom** (:meth:`CityLedgerVM.validate_receipt`).
 * **no deposit contract**: a permissioned chain has no beacon-chain deposit contract; Prague's
   scan of every receipt for deposit logs is skipped (EIP-6110 requests list stays empty).
 
 Difficulty, nonce and ommers keep their post-merge values (0, 0, empty), as the fork requires.
+
+Every patch is a subclass or an override on the classes below, which ``node.chain.LedgerChain``
+configures for its chain; nothing here rebinds a py-evm module function, so importing this module
+changes nothing in py-evm for anyone else. Roots stay identical to py-evm's: the equivalence tests
+in ``tests/node/test_consensus.py``, ``test_storage_trie.py`` and ``test_ordered_trie.py`` build
+the same blocks with stock py-evm and compare.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, ClassVar
+import functools
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar, cast
 
 import rlp
-from eth.abc import BlockAPI, BlockHeaderAPI, ComputationAPI, ReceiptAPI, SignedTransactionAPI, StateAPI
+from eth.abc import (
+    BlockAPI,
+    BlockHeaderAPI,
+    ComputationAPI,
+    MessageAPI,
+    ReceiptAPI,
+    SignedTransactionAPI,
+    StateAPI,
+    TransactionContextAPI,
+    WithdrawalAPI,
+)
+from eth.vm.code_stream import CodeStream
 from eth.vm.forks.prague import PragueVM
+from eth.vm.forks.prague.computation import PragueComputation
 from eth.vm.forks.prague.state import PragueState
 from eth.vm.forks.prague.constants import DEPOSIT_REQUEST_TYPE
 from eth.vm.forks.prague.headers import create_prague_header_from_parent
@@ -40,9 +69,10 @@ from eth_hash.auto import keccak
 from eth_keys import keys
 from eth_keys.datatypes import PrivateKey
 from eth_keys.exceptions import BadSignature
-from eth_typing import Address
-from eth_utils import ValidationError, encode_hex
+from eth_typing import Address, Hash32
+from eth_utils import ValidationError, encode_hex, get_extended_debug_logger
 
+from node.ordered_trie import make_trie_root_and_nodes
 from node.storage_trie import BatchedAccountDB
 
 VANITY_BYTES = 32
@@ -57,9 +87,10 @@ class NonMemberSender(ValidationError):
         self.sender = sender
 
 
+@functools.lru_cache(maxsize=65_536)
 def active_account_slot(account: Address, base_slot: int) -> int:
     """Storage slot of ``active[account]`` in the registry's ERC-7201 namespace (Solidity mapping
-    layout: ``keccak256(pad32(key) ++ pad32(slot))``)."""
+    layout: ``keccak256(pad32(key) ++ pad32(slot))``). Cached: checked for every transaction."""
     return int.from_bytes(keccak(account.rjust(32, b"\0") + base_slot.to_bytes(32, "big")), "big")
 
 
@@ -127,17 +158,6 @@ def mark_validated(transaction: SignedTransactionAPI) -> None:
     transaction.__dict__["validate"] = _validated_already
 
 
-def install_fast_ordered_trie() -> None:
-    """Use :mod:`node.ordered_trie` wherever py-evm's VM builds or checks block tries."""
-    import eth.vm.base
-
-    from node import ordered_trie
-
-    eth.vm.base.make_trie_root_and_nodes = ordered_trie.make_trie_root_and_nodes  # type: ignore[assignment]
-
-
-install_fast_ordered_trie()
-
 _prague_header_from_parent: Callable[..., BlockHeaderAPI] = create_prague_header_from_parent()
 
 
@@ -152,11 +172,47 @@ def create_zero_fee_header_from_parent(
     return header if header.base_fee_per_gas == 0 else header.copy(base_fee_per_gas=0)
 
 
+#: Jump-destination analysis per contract code: (valid positions, invalid positions). Bounded.
+_JUMPDESTS: dict[bytes, tuple[set[int], set[int]]] = {}
+_JUMPDESTS_LIMIT = 1_024
+
+
+class CityLedgerComputation(PragueComputation):
+    """Prague computation whose code stream shares its jump-destination analysis per code.
+
+    py-evm's ``CodeStream`` fills ``valid_positions`` / ``invalid_positions`` lazily as jumps
+    are checked; both depend only on the code bytes, so every frame running the same code can
+    share the same two sets."""
+
+    def __init__(self, state: StateAPI, message: MessageAPI, transaction_context: TransactionContextAPI) -> None:
+        super().__init__(state, message, transaction_context)
+        code = message.code
+        analysis = _JUMPDESTS.get(code)
+        if analysis is None:
+            if len(_JUMPDESTS) >= _JUMPDESTS_LIMIT:
+                _JUMPDESTS.clear()
+            analysis = _JUMPDESTS[code] = (set(), set())
+        stream = cast(CodeStream, self.code)
+        stream.valid_positions, stream.invalid_positions = analysis
+
+
 class CityLedgerState(PragueState):
-    """Prague state whose contract storage tries are updated a block at a time
-    (``node.storage_trie``; same roots as py-evm's slot-at-a-time updates)."""
+    """Prague state whose contract storage tries are updated a block at a time and read through
+    a decoded-node cache (``node.storage_trie``; same roots as py-evm), running
+    :class:`CityLedgerComputation`."""
 
     account_db_class = BatchedAccountDB
+    computation_class = CityLedgerComputation
+    # py-evm looks the logger up by name on every access (a property); once is enough.
+    logger = get_extended_debug_logger("eth.vm.state.CityLedgerState")
+
+    def delta_balance(self, address: Address, delta: int) -> None:
+        """Zero-fee chains pay every gas fee and refund as a delta of 0; py-evm still rewrites
+        (and re-encodes) the account for it. A zero delta changes no balance; the EIP-161
+        "touch" of the coinbase does not depend on it (py-evm's ``collect_touched_accounts``
+        always yields the coinbase), so the state root is unchanged."""
+        if delta:
+            super().delta_balance(address, delta)
 
 
 class CityLedgerVM(PragueVM):
@@ -169,6 +225,8 @@ class CityLedgerVM(PragueVM):
     _state_class = CityLedgerState
     extra_data_max_bytes: ClassVar[int] = VANITY_BYTES + SEAL_BYTES
     registry_address: Address = Address(b"\0" * 20)
+    #: The receipts of the last block this VM assembled (imports index them).
+    built_receipts: tuple[ReceiptAPI, ...] = ()
 
     create_header_from_parent = staticmethod(create_zero_fee_header_from_parent)
 
@@ -188,3 +246,55 @@ class CityLedgerVM(PragueVM):
 
     def process_deposit_request_data(self, block: BlockAPI) -> None:
         block.block_requests.append(DEPOSIT_REQUEST_TYPE)
+
+    def set_block_transactions_and_withdrawals(
+        self,
+        base_block: BlockAPI,
+        new_header: BlockHeaderAPI,
+        transactions: Sequence[SignedTransactionAPI],
+        receipts: Sequence[ReceiptAPI],
+        withdrawals: Sequence[WithdrawalAPI] | None = None,
+    ) -> BlockAPI:
+        """py-evm's method (``eth.vm.base.VM``) with the one-pass ordered trie. Keeps the
+        receipts (:attr:`built_receipts`) for the chain's index."""
+        self.built_receipts = tuple(receipts)
+        tx_root, tx_nodes = make_trie_root_and_nodes(transactions)
+        self.chaindb.persist_trie_data_dict(cast(dict[Hash32, bytes], tx_nodes))
+        receipt_root, receipt_nodes = make_trie_root_and_nodes(receipts)
+        self.chaindb.persist_trie_data_dict(cast(dict[Hash32, bytes], receipt_nodes))
+        block_fields: dict[str, Any] = {"transactions": transactions}
+        header_fields: dict[str, Any] = {"transaction_root": tx_root, "receipt_root": receipt_root}
+        if withdrawals:
+            withdrawals_root, withdrawal_nodes = make_trie_root_and_nodes(withdrawals)
+            self.chaindb.persist_trie_data_dict(cast(dict[Hash32, bytes], withdrawal_nodes))
+            block_fields["withdrawals"] = withdrawals
+            header_fields["withdrawals_root"] = withdrawals_root
+        block_fields["header"] = new_header.copy(**header_fields)
+        return base_block.copy(**block_fields)
+
+    def validate_block(self, block: BlockAPI) -> None:
+        """py-evm's checks (``eth.vm.base.VM.validate_block``) with the one-pass ordered trie for
+        the transaction root. Blocks here are never genesis and carry no uncles (post-merge)."""
+        if not isinstance(block, self.get_block_class()):
+            raise ValidationError(f"This vm ({self!r}) cannot validate a block of type {block!r}")
+        parent_header = self.chaindb.get_block_header_by_hash(block.header.parent_hash)
+        self.validate_header(block.header, parent_header)
+        tx_root, _ = make_trie_root_and_nodes(block.transactions)
+        if tx_root != block.header.transaction_root:
+            raise ValidationError(
+                f"Block's transaction_root ({block.header.transaction_root!r}) does not match "
+                f"expected value: {tx_root!r}")
+        if block.uncles:
+            raise ValidationError(f"Blocks after the merge carry no uncles; found {len(block.uncles)}")
+        if not self.chaindb.exists(block.header.state_root) and \
+                self.state.make_state_root() != block.header.state_root:
+            raise ValidationError(f"`state_root` does not match: {block.header.state_root!r}")
+        if keccak(rlp.encode(block.uncles)) != block.header.uncles_hash:
+            raise ValidationError("`uncles_hash` and block `uncles` do not match")
+        self.validate_block_blobs(block)
+
+    @classmethod
+    def validate_receipt(cls, receipt: ReceiptAPI) -> None:
+        """Skipped: py-evm checks that a receipt's bloom holds its logs' addresses and topics, but
+        every receipt checked here was just made by this VM, which derives the bloom from those
+        very logs (Yellow Paper section 4.3.1); a block's bloom is still compared on import."""

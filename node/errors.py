@@ -13,7 +13,21 @@ class NodeError(Exception):
 
 
 class StorageError(NodeError):
-    """Raised when the on-disk store cannot be opened or does not hold this chain."""
+    """Raised when the on-disk store cannot be opened, is closed, or holds data this node cannot
+    use (another chain's, a newer index schema, a block without its index)."""
+
+
+@dataclass
+class RegistryCallFailed(NodeError):
+    """Raised when a read-only call into the member registry fails: the registry at that block is
+    not the contract the node expects (wrong code, changed layout) or ran out of gas."""
+
+    registry: bytes
+    error: str
+    detail: str
+
+    def __str__(self) -> str:
+        return f"registry call to 0x{self.registry.hex()} failed: {self.error} {self.detail}".rstrip()
 
 
 class GenesisError(NodeError):
@@ -90,8 +104,20 @@ class UpstreamUnavailable(NodeError):
 
 
 @dataclass
+class SealerUnavailable(NodeError):
+    """Raised when the node's sealing loop is not running (it failed to start or stopped), so a
+    transaction cannot be admitted."""
+
+    detail: str
+
+    def __str__(self) -> str:
+        return f"sealer unavailable: {self.detail}"
+
+
+@dataclass
 class LimitExceeded(NodeError):
-    """Raised when a request asks for more than the node serves at once (EIP-1474 -32005)."""
+    """Raised when a request asks for more than the node serves at once or would hold more than
+    it keeps (a block range, a batch, installed filters, subscriptions; EIP-1474 -32005)."""
 
     message: str
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import time
 from typing import Any
 
 import httpx
@@ -21,7 +22,8 @@ from eth_utils import encode_hex
 
 from node.chain import LedgerChain
 from node.errors import BlockRejected, UpstreamError, UpstreamUnavailable
-from node.service import ChainService
+from node.metrics import NodeMetrics
+from node.service import ChainService, NewBlock, NodeStatus, SyncStatus
 
 log = logging.getLogger("cityledger.follower")
 
@@ -39,8 +41,9 @@ class FollowerService(ChainService):
         poll_interval: float = 0.5,
         max_backoff: float = 10.0,
         client: httpx.AsyncClient | None = None,
+        metrics: NodeMetrics | None = None,
     ) -> None:
-        super().__init__(chain)
+        super().__init__(chain, metrics)
         self.upstream = upstream
         self.poll_interval = poll_interval
         self.max_backoff = max_backoff
@@ -53,24 +56,29 @@ class FollowerService(ChainService):
         self._woken = asyncio.Event()
 
     async def start(self) -> None:
+        await super().start()
         self._tasks.append(asyncio.create_task(self._follow(), name="follower"))
 
     async def stop(self) -> None:
         await super().stop()
         await self._client.aclose()
 
-    def status(self) -> dict[str, Any]:
-        out = super().status()
-        out.update(
-            upstream=self.upstream,
-            upstreamHead=self.upstream_head,
-            startingBlock=self.starting_block,
-            rejected=None if self.rejection is None else {
-                "number": self.rejection.number, "check": self.rejection.check,
-                "detail": self.rejection.detail},
-            upstreamError=self.upstream_error,
-        )
-        return out
+    async def status(self) -> NodeStatus:
+        head = await self.head()
+        rejected = self.rejection
+        return NodeStatus(
+            self.role, self.chain_id, head.block_number, bytes(head.hash), upstream=self.upstream,
+            upstream_head=self.upstream_head, starting_block=self.starting_block,
+            rejected=None if rejected is None else (rejected.number, rejected.check, rejected.detail),
+            upstream_error=self.upstream_error)
+
+    async def sync_status(self) -> SyncStatus | None:
+        """Behind the upstream's last known head: the replica's progress (read on the chain
+        thread, like every other chain read)."""
+        head = await self.head()
+        if self.upstream_head is not None and self.upstream_head > head.block_number:
+            return SyncStatus(self.starting_block, head.block_number, self.upstream_head)
+        return None
 
     async def rpc(self, method: str, params: list[Any]) -> Any:
         return (await self.rpc_batch([(method, params)]))[0]
@@ -137,7 +145,8 @@ class FollowerService(ChainService):
         """Fetch and import what the upstream has beyond our head; True if we advanced."""
         head_hex = await self.rpc("eth_blockNumber", [])
         self.upstream_head = int(head_hex, 16)
-        local = await self.run(lambda: self.chain.head.block_number)
+        local = (await self.head()).block_number
+        self.metrics.replica_lag.set(max(0, self.upstream_head - local))
         if self.upstream_head <= local:
             return False
         last = min(self.upstream_head, local + FETCH_BATCH)
@@ -146,26 +155,33 @@ class FollowerService(ChainService):
         for number, raw in zip(range(local + 1, last + 1), raws):
             if raw is None:
                 break
+            started = time.perf_counter()
             try:
-                new_block = await self.run(self._import, bytes.fromhex(raw[2:]))
+                new_block = await self._on_chain(self._import, bytes.fromhex(raw[2:]))
             except BlockRejected as exc:
                 if self.rejection is None or (self.rejection.number, self.rejection.check) != (exc.number, exc.check):
                     log.error("REFUSED block %d: %s: %s", exc.number, exc.check, exc.detail)
+                    self.metrics.refused_blocks.labels(exc.check).inc()
                 self.rejection = exc
                 return False
+            self.metrics.import_seconds.observe(time.perf_counter() - started)
+            self.metrics.replica_lag.set(max(0, self.upstream_head - number))
             self.rejection = None
             advanced = True
             await self.publish(new_block)
         return advanced
 
-    def _import(self, raw: bytes) -> Any:
+    def _import(self, raw: bytes) -> NewBlock:
+        """On the chain thread: decode, verify and commit one block (the replica's only writer)."""
+        chain = self._chain
         try:
-            block = self.chain.decode_block(raw)
+            block = chain.decode_block(raw)
         except Exception as exc:
-            number = self.chain.head.block_number + 1
+            number = chain.head.block_number + 1
             raise BlockRejected(number, "encoding", f"cannot decode block: {exc}") from exc
-        self.chain.import_block(block)
+        chain.import_block(block)
         header = block.header
         log.info("verified block %d hash=%s txs=%d", header.block_number, encode_hex(header.hash),
                  len(block.transactions))
-        return self.describe_block(block, self.chain.receipts(block))
+        view = chain.block_view(header)
+        return NewBlock(header, view.logs, len(view.transaction_hashes))

@@ -66,16 +66,17 @@ class MemoryKV:
 class LmdbKV:
     """The default on-disk store: one LMDB environment in ``path``.
 
-    LMDB allows one writer process and many reader processes, so an operator can inspect a live
-    node's data directory. ``map_size`` is a reservation of address space, not of disk.
+    LMDB allows one writer process and many reader processes (the node's JSON-RPC process reads
+    what its sealer process commits). ``map_size`` is a reservation of address space, not of disk.
     """
 
-    def __init__(self, path: Path, map_size: int = 1 << 40) -> None:
-        path.mkdir(parents=True, exist_ok=True)
+    def __init__(self, path: Path, map_size: int = 1 << 40, *, readonly: bool = False) -> None:
+        if not readonly:
+            path.mkdir(parents=True, exist_ok=True)
         try:
             self._env = lmdb.open(
                 str(path), map_size=map_size, subdir=True, sync=True, metasync=True,
-                max_dbs=0, lock=True,
+                max_dbs=0, lock=True, readonly=readonly,
             )
         except lmdb.Error as exc:
             raise StorageError(f"cannot open store at {path}: {exc}") from exc

@@ -11,6 +11,12 @@ The trie layout is the Yellow Paper's (appendix D); roots are identical to py-ev
 
 Only storage tries use this (their keys are all 32-byte hashes, so no key is a prefix of
 another and branch nodes never carry values); the account trie keeps py-evm's code.
+
+Reads: the first read of a slot in a block walks the storage trie from its root. py-evm decodes
+every node on the path again for every slot (``HexaryTrie.get``); a contract written a thousand
+times per block re-decodes its top nodes a thousand times. :func:`trie_get` walks the same path
+through a bounded cache of decoded nodes. Nodes are keyed by their hash, so a cached node can
+never be stale.
 """
 
 from __future__ import annotations
@@ -26,21 +32,79 @@ from eth.db.journal import JournalDB
 from eth.db.storage import AccountStorageDB, StorageLookup
 from eth_hash.auto import keccak
 from eth_typing import Address, Hash32
-from trie import HexaryTrie
 
-from node.ordered_trie import BLANK_ROOT, Node, _build, _reference
+from node.ordered_trie import _HEX_NIBBLES, BLANK_ROOT, Node, _build, _reference, encode_node
 
 KEY_NIBBLES = 64
 
 
 def _nibbles(key: bytes) -> bytes:
-    return bytes(n for byte in key for n in (byte >> 4, byte & 0x0F))
+    return key.hex().encode().translate(_HEX_NIBBLES)
 
 
 def _decode_hex_prefix(encoded: bytes) -> tuple[bytes, bool]:
     flag = encoded[0] >> 4
     nibbles = _nibbles(encoded)
     return (nibbles[1:] if flag & 1 else nibbles[2:]), bool(flag & 2)
+
+
+#: Decoded trie nodes by hash (content-addressed, so never stale). Bounded: cleared when full.
+_NODE_CACHE: dict[bytes, Any] = {}
+_NODE_CACHE_LIMIT = 200_000
+#: Hex-prefix paths decoded once (there are few distinct ones near the root).
+_PATH_CACHE: dict[bytes, tuple[bytes, bool]] = {}
+
+
+def _cached_node(db: Any, ref: bytes) -> Any:
+    node = _NODE_CACHE.get(ref)
+    if node is None:
+        node = rlp.decode(db[ref])
+        if len(_NODE_CACHE) >= _NODE_CACHE_LIMIT:
+            _NODE_CACHE.clear()
+        _NODE_CACHE[ref] = node
+    return node
+
+
+def _path_of(encoded: bytes) -> tuple[bytes, bool]:
+    found = _PATH_CACHE.get(encoded)
+    if found is None:
+        found = _decode_hex_prefix(encoded)
+        if len(_PATH_CACHE) >= _NODE_CACHE_LIMIT:
+            _PATH_CACHE.clear()
+        _PATH_CACHE[encoded] = found
+    return found
+
+
+def trie_get(db: Any, root: bytes, key: bytes) -> bytes:
+    """The value under ``key`` in the trie at ``root`` (``b""`` when absent), as
+    ``HexaryTrie(db, root)[key]`` answers, reading nodes through the decoded-node cache."""
+    if root == BLANK_ROOT:
+        return b""
+    path = _nibbles(key)
+    depth = 0
+    node: Any = _cached_node(db, root)
+    while True:
+        if node == b"":
+            return b""
+        if len(node) == 17:
+            if depth == len(path):
+                return bytes(node[16])
+            child = node[path[depth]]
+            depth += 1
+        else:
+            segment, is_leaf = _path_of(node[0])
+            if is_leaf:
+                return bytes(node[1]) if path[depth:] == segment else b""
+            if path[depth:depth + len(segment)] != segment:
+                return b""
+            depth += len(segment)
+            child = node[1]
+        if isinstance(child, list):
+            node = child
+        elif child == b"":
+            return b""
+        else:
+            node = _cached_node(db, child)
 
 
 class _Trie:
@@ -55,10 +119,10 @@ class _Trie:
             return ref
         if ref == b"":
             return None
-        encoded = self.nodes.get(ref)
-        if encoded is None:
-            encoded = self.db[ref]
-        node = rlp.decode(encoded)
+        node = _NODE_CACHE.get(ref)
+        if node is None:
+            encoded = self.nodes.get(ref)
+            node = rlp.decode(encoded) if encoded is not None else _cached_node(self.db, ref)
         return node if node != b"" else None
 
     def leaves(self, ref: Node, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
@@ -140,7 +204,7 @@ def batch_update(db: Any, root: bytes, changes: dict[bytes, bytes]) -> tuple[byt
     if new == b"":
         return BLANK_ROOT, nodes
     if isinstance(new, list):
-        encoded = rlp.encode(new)
+        encoded = encode_node(new)
         digest = keccak(encoded)
         nodes[digest] = encoded
         return digest, nodes
@@ -159,7 +223,7 @@ class _PendingTrie:
     def __getitem__(self, key: bytes) -> bytes:
         if key in self._pending:
             return self._pending[key]
-        return bytes(HexaryTrie(self._db, self._root)[key])
+        return trie_get(self._db, self._root, key)
 
     def __contains__(self, key: bytes) -> bool:
         return self[key] != b""
@@ -181,7 +245,17 @@ class _PendingTrie:
 
 
 class BatchedStorageLookup(StorageLookup):
-    """py-evm's storage lookup with the per-slot trie replaced by :class:`_PendingTrie`."""
+    """py-evm's storage lookup with the per-slot trie replaced by :class:`_PendingTrie` and
+    reads going through :func:`trie_get`."""
+
+    def __getitem__(self, key: bytes) -> bytes:
+        hashed_slot = self._decode_key(key)
+        if self._write_trie is not None:
+            return bytes(self._write_trie[hashed_slot])
+        return trie_get(self._db, self._starting_root_hash, hashed_slot)
+
+    def _exists(self, key: bytes) -> bool:
+        return self[key] != b""
 
     def _get_write_trie(self) -> Any:
         if self._trie_nodes_batch is None:

@@ -3,10 +3,12 @@
 Workload (identical for both nodes): N ``Recorder.record`` transactions (one struct written to
 storage, one event), pre-signed by 8 member accounts, sent over JSON-RPC by 8 concurrent clients in
 batches, with 1-second block time on both nodes. Reports, per node: sustained tx/s from the first
-submission to the last transaction seen in a block, and p50/p99 time from submission to inclusion.
+submission to the last transaction seen in a block, p50/p99 time from submission to inclusion, and
+receipts per second: every receipt of the run fetched with ``eth_getTransactionReceipt`` in
+JSON-RPC batches of 100 (what an indexer or a wallet waiting for receipts does).
 CityLedger persists every block to disk (LMDB, fsync per block); anvil keeps state in memory.
 
-    scripts/bench [--txs 4000] [--block-time 1] [--skip-anvil]
+    scripts/bench [--txs 3000] [--block-time 1] [--skip-anvil]
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 ANVIL = ROOT / "node_modules" / "@foundry-rs" / "anvil-linux-amd64" / "bin" / "anvil"
 SENDERS = 8
 BATCH = 50
+RECEIPT_BATCH = 100
 
 
 def free_port() -> int:
@@ -50,6 +53,7 @@ class Result:
     seconds: float
     latencies: list[float]
     blocks: int
+    receipts_per_second: float = 0.0
 
     @property
     def tps(self) -> float:
@@ -161,7 +165,24 @@ async def run_workload(name: str, url: str, keys: list[str], chain_id: int, tota
     await asyncio.wait_for(obs, timeout=600)
     last = max(included_at.values())
     latencies = [included_at[h.lower()] - sent_at[h] for h in sent_at]
-    return Result(name, expected, last - t0, latencies, blocks_seen)
+    result = Result(name, expected, last - t0, latencies, blocks_seen)
+    result.receipts_per_second = await fetch_receipts(url, list(sent_at))
+    return result
+
+
+async def fetch_receipts(url: str, tx_hashes: list[str]) -> float:
+    """Receipts per second: every receipt of the run, in JSON-RPC batches of 100, one client."""
+    async with httpx.AsyncClient(timeout=600) as client:
+        started = time.perf_counter()
+        for i in range(0, len(tx_hashes), RECEIPT_BATCH):
+            chunk = tx_hashes[i:i + RECEIPT_BATCH]
+            answers = (await client.post(url, json=[
+                {"jsonrpc": "2.0", "id": j, "method": "eth_getTransactionReceipt", "params": [h]}
+                for j, h in enumerate(chunk)])).json()
+            missing = [a for a in answers if not a.get("result")]
+            if missing:
+                raise RuntimeError(f"receipts missing: {missing[:3]}")
+        return len(tx_hashes) / (time.perf_counter() - started)
 
 
 async def bench_cityledger(total: int, block_time: float) -> Result:
@@ -203,19 +224,21 @@ async def bench_anvil(total: int, block_time: float) -> Result:
 
 
 def report(results: list[Result]) -> str:
-    lines = [f"{'node':<12} {'txs':>6} {'blocks':>6} {'tx/s':>8} {'p50 s':>7} {'p99 s':>7}"]
+    lines = [f"{'node':<12} {'txs':>6} {'blocks':>6} {'tx/s':>8} {'p50 s':>7} {'p99 s':>7} {'receipts/s':>11}"]
     for r in results:
-        lines.append(f"{r.name:<12} {r.txs:>6} {r.blocks:>6} {r.tps:>8.0f} {r.pct(50):>7.2f} {r.pct(99):>7.2f}")
+        lines.append(f"{r.name:<12} {r.txs:>6} {r.blocks:>6} {r.tps:>8.0f} {r.pct(50):>7.2f} {r.pct(99):>7.2f} "
+                     f"{r.receipts_per_second:>11.0f}")
     if len(results) == 2:
         lines.append(f"ratio cityledger/anvil: throughput {results[0].tps / results[1].tps:.2f}, "
-                     f"p50 latency {results[0].pct(50) / results[1].pct(50):.2f}")
+                     f"p50 latency {results[0].pct(50) / results[1].pct(50):.2f}, "
+                     f"receipts/s {results[0].receipts_per_second / results[1].receipts_per_second:.2f}")
     return "\n".join(lines)
 
 
 def main() -> int:
     os.environ.setdefault("ETH_HASH_BACKEND", "pysha3")
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--txs", type=int, default=4000)
+    parser.add_argument("--txs", type=int, default=3000)
     parser.add_argument("--block-time", type=float, default=1.0)
     parser.add_argument("--skip-anvil", action="store_true")
     args = parser.parse_args()

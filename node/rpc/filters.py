@@ -1,7 +1,8 @@
 """Polling filters (``eth_newFilter`` and friends), fed by the service's new-block events.
 
 Filters live in memory, like every Ethereum client's; one not polled for ``ttl`` seconds is
-removed, as go-ethereum does after five minutes.
+removed, as go-ethereum does after five minutes. Changes are kept as domain objects (block hashes,
+``LogEntry``) and formatted when polled.
 """
 
 from __future__ import annotations
@@ -9,10 +10,11 @@ from __future__ import annotations
 import itertools
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
-from node.errors import ResourceNotFound
+from node.errors import LimitExceeded, ResourceNotFound
+from node.index import LogEntry, LogFilter
 from node.service import NewBlock
 
 MAX_FILTERS = 1_000
@@ -20,58 +22,40 @@ MAX_BUFFER = 10_000
 
 
 @dataclass
-class LogCriteria:
-    addresses: frozenset[str] | None
-    topics: list[frozenset[str] | None]
-    from_block: int | str
-    to_block: int | str
-
-    def matches(self, log: dict[str, Any]) -> bool:
-        if self.addresses is not None and log["address"].lower() not in self.addresses:
-            return False
-        log_topics = log["topics"]
-        for position, wanted in enumerate(self.topics):
-            if wanted is None:
-                continue
-            if position >= len(log_topics) or log_topics[position] not in wanted:
-                return False
-        return True
-
-
-@dataclass
 class _Filter:
     kind: str  # "block" | "logs"
-    criteria: LogCriteria | None
+    criteria: LogFilter | None
     last_poll: float
-    changes: list[Any] = field(default_factory=list)
+    changes: list[bytes | LogEntry] = field(default_factory=list)
 
 
 class FilterRegistry:
-    def __init__(self, ttl: float = 300.0) -> None:
+    def __init__(self, ttl: float = 300.0, clock: Callable[[], float] = time.monotonic) -> None:
         self._filters: dict[str, _Filter] = {}
         self._ttl = ttl
+        self._clock = clock
         self._counter = itertools.count(1)
 
     def _new_id(self) -> str:
         return hex(int.from_bytes(secrets.token_bytes(15), "big") << 8 | next(self._counter) % 256)
 
-    def add(self, kind: str, criteria: LogCriteria | None = None) -> str:
+    def add(self, kind: str, criteria: LogFilter | None = None) -> str:
         self._expire()
         if len(self._filters) >= MAX_FILTERS:
-            raise ResourceNotFound("too many filters installed; uninstall some first")
+            raise LimitExceeded(f"too many filters installed (limit {MAX_FILTERS}); uninstall some first")
         filter_id = self._new_id()
-        self._filters[filter_id] = _Filter(kind, criteria, time.monotonic())
+        self._filters[filter_id] = _Filter(kind, criteria, self._clock())
         return filter_id
 
-    def criteria(self, filter_id: str) -> LogCriteria:
+    def criteria(self, filter_id: str) -> LogFilter:
         flt = self._get(filter_id)
         if flt.criteria is None:
             raise ResourceNotFound(f"filter {filter_id} is not a log filter")
         return flt.criteria
 
-    def poll(self, filter_id: str) -> list[Any]:
+    def poll(self, filter_id: str) -> list[bytes | LogEntry]:
         flt = self._get(filter_id)
-        flt.last_poll = time.monotonic()
+        flt.last_poll = self._clock()
         changes, flt.changes = flt.changes, []
         return changes
 
@@ -86,18 +70,18 @@ class FilterRegistry:
         return flt
 
     def _expire(self) -> None:
-        cutoff = time.monotonic() - self._ttl
+        cutoff = self._clock() - self._ttl
         for filter_id in [k for k, f in self._filters.items() if f.last_poll < cutoff]:
             del self._filters[filter_id]
 
     async def on_block(self, new_block: NewBlock) -> None:
-        number = new_block.block.header.block_number
+        number = new_block.header.block_number
         for flt in self._filters.values():
             if flt.kind == "block":
-                flt.changes.append(new_block.header["hash"])
+                flt.changes.append(bytes(new_block.header.hash))
             elif flt.criteria is not None:
                 crit = flt.criteria
                 if isinstance(crit.to_block, int) and number > crit.to_block:
                     continue
-                flt.changes.extend(log for log in new_block.logs if crit.matches(log))
+                flt.changes.extend(entry for entry in new_block.logs if crit.matches(entry))
             del flt.changes[:-MAX_BUFFER]

@@ -10,7 +10,7 @@ from node.rpc.context import Handler, RpcContext
 
 async def version(ctx: RpcContext, params: list[Any]) -> Any:
     p.arity(params, 0, 0)
-    return str(ctx.service.chain.chain_id)
+    return str(ctx.service.chain_id)
 
 
 async def listening(ctx: RpcContext, params: list[Any]) -> Any:

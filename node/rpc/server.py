@@ -2,7 +2,9 @@
 
 This module is the only place where node errors become JSON-RPC error objects (``error_object``).
 Methods are looked up in explicit per-namespace tables, so no request can reach anything that
-is not a published method.
+is not a published method. The items of a batch are served concurrently (JSON-RPC 2.0 section 6
+leaves the order of processing open; answers keep the batch's order), which lets a batch of
+``eth_sendRawTransaction`` reach the sealer as one message.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import asyncio
 import json
 import logging
 import secrets
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -27,13 +30,16 @@ from node.errors import (
     LimitExceeded,
     NodeError,
     ResourceNotFound,
+    SealerUnavailable,
     TransactionRejected,
     UpstreamError,
     UpstreamUnavailable,
 )
+from node.index import LogFilter
 from node.rpc import cityledger, debug, eth, net
 from node.rpc.context import Handler, RpcContext
-from node.rpc.filters import FilterRegistry, LogCriteria
+from node.rpc.filters import FilterRegistry
+from node.rpc.formatters import header_json, log_json, status_json
 from node.service import ChainService, NewBlock
 
 log = logging.getLogger("cityledger.rpc")
@@ -75,7 +81,7 @@ def error_object(exc: BaseException) -> dict[str, Any]:
         if exc.data is not None:
             out["data"] = exc.data
         return out
-    if isinstance(exc, UpstreamUnavailable):
+    if isinstance(exc, (UpstreamUnavailable, SealerUnavailable)):
         return {"code": RESOURCE_UNAVAILABLE, "message": str(exc)}
     if isinstance(exc, NodeError):
         return {"code": INTERNAL_ERROR, "message": str(exc)}
@@ -103,7 +109,7 @@ class RpcServer:
                 return _error(INVALID_REQUEST, "invalid request: empty batch")
             if len(payload) > MAX_BATCH:
                 return _error(LIMIT_EXCEEDED, f"batch of {len(payload)} exceeds the limit of {MAX_BATCH}")
-            responses = [await self.handle_one(item, connection) for item in payload]
+            responses = await asyncio.gather(*(self.handle_one(item, connection) for item in payload))
             kept = [r for r in responses if r is not None]
             return kept or None
         return await self.handle_one(payload, connection)
@@ -125,19 +131,27 @@ class RpcServer:
             params = []
         if not isinstance(params, list):
             return _error(INVALID_PARAMS, "invalid params: params must be an array", request_id)
+        metrics = self.ctx.service.metrics
+        started = time.perf_counter()
         try:
             if connection is not None and method in ("eth_subscribe", "eth_unsubscribe"):
                 result = await connection.subscription_call(method, params)
             else:
                 handler = self.methods.get(method)
                 if handler is None:
+                    metrics.rpc_requests.labels("(unknown)", str(METHOD_NOT_FOUND)).inc()
                     return _error(METHOD_NOT_FOUND, f"the method {method} does not exist/is not available",
                                   request_id)
                 result = await handler(self.ctx, params)
         except Exception as exc:
+            error = error_object(exc)
+            metrics.rpc_requests.labels(method, str(error["code"])).inc()
+            metrics.rpc_seconds.labels(method).observe(time.perf_counter() - started)
             if is_notification:
                 return None
-            return {"jsonrpc": "2.0", "id": request_id, "error": error_object(exc)}
+            return {"jsonrpc": "2.0", "id": request_id, "error": error}
+        metrics.rpc_requests.labels(method, "0").inc()
+        metrics.rpc_seconds.labels(method).observe(time.perf_counter() - started)
         if is_notification:
             return None
         return {"jsonrpc": "2.0", "id": request_id, "result": result}
@@ -150,7 +164,7 @@ class _WsConnection:
         self.socket = socket
         self.service = service
         self.queue: asyncio.Queue[str | None] = asyncio.Queue(MAX_WS_QUEUE)
-        self.subscriptions: dict[str, tuple[str, LogCriteria | None]] = {}
+        self.subscriptions: dict[str, tuple[str, LogFilter | None]] = {}
         self.overflowed = False
 
     async def subscription_call(self, method: str, params: list[Any]) -> Any:
@@ -160,14 +174,14 @@ class _WsConnection:
         if not params:
             raise InvalidParams("eth_subscribe: subscription type required")
         kind = params[0]
-        criteria: LogCriteria | None = None
+        criteria: LogFilter | None = None
         if kind == "newHeads":
             _arity(params, 1)
         elif kind == "logs":
             if len(params) > 2:
                 raise InvalidParams("eth_subscribe logs: expected at most a filter object")
-            criteria, block_hash = eth.parse_log_filter(params[1] if len(params) > 1 else {})
-            if block_hash is not None:
+            criteria = eth.parse_log_filter(params[1] if len(params) > 1 else {})
+            if criteria.block_hash is not None:
                 raise InvalidParams("eth_subscribe logs: blockHash is not allowed")
         else:
             raise InvalidParams(f"eth_subscribe: unsupported subscription type {kind!r} (newHeads, logs)")
@@ -178,13 +192,15 @@ class _WsConnection:
         return sub_id
 
     async def on_block(self, new_block: NewBlock) -> None:
+        header: dict[str, Any] | None = None
         for sub_id, (kind, criteria) in list(self.subscriptions.items()):
             if kind == "newHeads":
-                self._push(sub_id, new_block.header)
+                header = header or header_json(new_block.header)
+                self._push(sub_id, header)
             elif criteria is not None:
                 for entry in new_block.logs:
                     if criteria.matches(entry):
-                        self._push(sub_id, entry)
+                        self._push(sub_id, log_json(entry))
 
     def _push(self, sub_id: str, result: Any) -> None:
         message = json.dumps({"jsonrpc": "2.0", "method": "eth_subscription",
@@ -248,7 +264,7 @@ def create_rpc_app(
         return JSONResponse(response)
 
     async def health(request: Request) -> Response:
-        return JSONResponse(await service.run(service.status))
+        return JSONResponse(status_json(await service.status()))
 
     async def ws_endpoint(socket: WebSocket) -> None:
         await socket.accept()

@@ -115,3 +115,32 @@ def test_usage_errors_exit_2_with_a_message() -> None:
     assert main(["init", "--data-dir", "/nonexistent-x"]) == 2  # neither --dev nor --consortium
     assert main(["run"]) == 2  # --data-dir missing
     assert main(["run", "--data-dir", "/tmp/x", "--http", "nonsense"]) == 2
+
+
+def test_run_serves_prometheus_metrics(tmp_path: Path) -> None:
+    import httpx
+
+    data = tmp_path / "node"
+    assert main(["init", "--data-dir", str(data), "--dev"]) == 0
+    keys = json.loads((data / "dev-keys.json").read_text())
+    port, metrics_port = free_port(), free_port()
+    node = NodeProcess(["node", "run", "--data-dir", str(data), "--http", f"127.0.0.1:{port}", "--block-time", "0.1",
+                        "--metrics", f"127.0.0.1:{metrics_port}"], port, None, tmp_path / "node.log").start()
+    try:
+        member = keys["members"][0]
+        signed = Account.sign_transaction({"to": member["address"], "gas": 21_000, "gasPrice": 0, "value": 0,
+                                           "nonce": 0, "chainId": keys["chainId"]}, member["private_key"])
+        tx_hash = node.rpc("eth_sendRawTransaction", ["0x" + signed.raw_transaction.hex()])
+        while node.rpc("eth_getTransactionReceipt", [tx_hash]) is None:
+            pass
+        scrape = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10)
+        assert scrape.status_code == 200 and scrape.headers["content-type"].startswith("text/plain")
+        text = scrape.text
+        assert "cityledger_head_block 1.0" in text
+        assert "cityledger_sealed_transactions_total 1.0" in text
+        assert 'cityledger_rpc_requests_total{code="0",method="eth_sendRawTransaction"} 1.0' in text
+        for name in ("cityledger_pool_transactions", "cityledger_seal_seconds_bucket", "cityledger_rpc_seconds_bucket",
+                     "cityledger_replica_lag_blocks", "cityledger_import_seconds_bucket"):
+            assert name in text, name
+    finally:
+        node.stop()

@@ -3,7 +3,9 @@
 A client streams transactions so the node is sealing nearly all the time; each round waits until
 the node acknowledges new receipts, then kills the process at once, restarts it and checks that
 every block and receipt acknowledged before any kill is still there, unchanged, and that the node
-keeps sealing.
+keeps sealing. Receipts are served from the lookup index written in each block's own commit: after
+every restart, every transaction of every block on disk has its receipt, equal to what was served
+before the kill.
 """
 
 from __future__ import annotations
@@ -26,6 +28,17 @@ def _rpc(url: str, method: str, params: list[Any]) -> Any:
     if "error" in answer:
         raise RuntimeError(answer["error"])
     return answer["result"]
+
+
+def _batch(url: str, method: str, params: list[list[Any]]) -> list[Any]:
+    """One JSON-RPC batch of ``method`` calls (at most 1000 per request); results in order."""
+    out: list[Any] = []
+    for start in range(0, len(params), 1000):
+        chunk = params[start:start + 1000]
+        answers = httpx.post(url, json=[{"jsonrpc": "2.0", "id": i, "method": method, "params": p}
+                                        for i, p in enumerate(chunk)], timeout=60).json()
+        out += [a["result"] for a in sorted(answers, key=lambda a: a["id"])]
+    return out
 
 
 def _wait_receipt(url: str, tx_hash: str, timeout: float = 60.0) -> dict[str, Any]:
@@ -80,6 +93,8 @@ def test_sigkill_during_sealing_loses_no_acknowledged_block(devnet: DevNet) -> N
                                                 ["0x" + deploy.raw_transaction.hex()]))["contractAddress"]
         acknowledged_blocks: dict[int, str] = {}
         acknowledged_txs: dict[str, tuple[str, int]] = {}
+        served_receipts: dict[str, dict[str, Any]] = {}
+        checked_up_to = 0
         for _ in range(ROUNDS):
             nonce = int(_rpc(node.url, "eth_getTransactionCount", [member["address"], "latest"]), 16)
             streamer = Streamer(node.url, member["private_key"], devnet.chain_id, contract, nonce)
@@ -89,24 +104,39 @@ def test_sigkill_during_sealing_loses_no_acknowledged_block(devnet: DevNet) -> N
                 pass
             receipt = _wait_receipt(node.url, streamer.sent[20][1])
             head = int(_rpc(node.url, "eth_blockNumber", []), 16)
-            for number in range(head + 1):
-                block = _rpc(node.url, "eth_getBlockByNumber", [hex(number), False])
+            blocks = _batch(node.url, "eth_getBlockByNumber", [[hex(n), False] for n in range(head + 1)])
+            for number, block in enumerate(blocks):
                 acknowledged_blocks[number] = block["hash"]
             for _nonce, tx_hash in streamer.sent[:21]:
                 r = _rpc(node.url, "eth_getTransactionReceipt", [tx_hash])
                 if r is not None:
                     acknowledged_txs[tx_hash] = (r["blockHash"], int(r["blockNumber"], 16))
+                    served_receipts[tx_hash] = r
             assert receipt["status"] == "0x1"
             node.kill()  # SIGKILL while the streamer keeps the node busy sealing
             streamer.halt.set()
             streamer.join(timeout=30)
             node.start()
-            for number, block_hash in acknowledged_blocks.items():
-                block = _rpc(node.url, "eth_getBlockByNumber", [hex(number), False])
-                assert block is not None and block["hash"] == block_hash, f"block {number} changed"
-            for tx_hash, (block_hash, number) in acknowledged_txs.items():
-                r = _rpc(node.url, "eth_getTransactionReceipt", [tx_hash])
+            numbers = sorted(acknowledged_blocks)
+            blocks = _batch(node.url, "eth_getBlockByNumber", [[hex(n), False] for n in numbers])
+            for number, block in zip(numbers, blocks):
+                assert block is not None and block["hash"] == acknowledged_blocks[number], f"block {number} changed"
+            hashes = list(acknowledged_txs)
+            for tx_hash, r in zip(hashes, _batch(node.url, "eth_getTransactionReceipt", [[h] for h in hashes])):
+                block_hash, number = acknowledged_txs[tx_hash]
                 assert r is not None and r["blockHash"] == block_hash and int(r["blockNumber"], 16) == number
+                assert r == served_receipts[tx_hash]
+            # No block on disk lacks its index, whatever the moment of the kill: the blocks
+            # committed after the last acknowledged one (the last of them possibly just before
+            # the kill) serve every receipt.
+            head = int(_rpc(node.url, "eth_blockNumber", []), 16)
+            for number in range(max(checked_up_to, max(acknowledged_blocks)) + 1, head + 1):
+                block = _rpc(node.url, "eth_getBlockByNumber", [hex(number), False])
+                raw_receipts = _rpc(node.url, "debug_getRawReceipts", [hex(number)])
+                assert len(raw_receipts) == len(block["transactions"])
+                receipts = _batch(node.url, "eth_getTransactionReceipt", [[h] for h in block["transactions"]])
+                assert [r["blockHash"] for r in receipts] == [block["hash"]] * len(receipts)
+            checked_up_to = head
         # After all the kills the node still seals, and state written before the kills is intact.
         nonce = int(_rpc(node.url, "eth_getTransactionCount", [member["address"], "latest"]), 16)
         selector = keccak(text="get(bytes32)")[:4]

@@ -1,8 +1,10 @@
 """Bad input to the JSON-RPC server: each case gets its precise error object, and the node keeps
 serving afterwards (it still answers, and a valid transaction sent after the bad one is mined).
 
-One node process serves the whole module: that the same process survives every case in turn is
-part of what is tested. Rejected transactions change no state, so the cases do not interact.
+One in-process node serves the whole module (``devchain.py``: a real chain on disk, the sealing
+loop in a thread, requests through ``httpx.ASGITransport`` into the node's ASGI app): that the same
+node survives every case in turn is part of what is tested. Rejected transactions change no state,
+so the cases do not interact.
 """
 
 from __future__ import annotations
@@ -15,12 +17,11 @@ from typing import Any
 import httpx
 import pytest
 import rlp
-from conftest import DevNet, NodeProcess, make_devnet, sealer_process
+from conftest import DevNet, make_devnet
+from devchain import DevChain, start_devchain
 from eth_account import Account
 from eth_utils import keccak
 from hexbytes import HexBytes
-from web3 import Web3
-from web3.middleware import ExtraDataToPOAMiddleware
 
 MAX_BODY_BYTES = 5 * 1024 * 1024
 MAX_TX_BYTES = 128 * 1024
@@ -31,30 +32,30 @@ TRANSACTION_REJECTED = -32003
 @dataclass
 class Env:
     devnet: DevNet
-    node: NodeProcess
-    w3: Web3
+    node: DevChain
 
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     devnet = make_devnet(tmp_path_factory.mktemp("rpc-errors") / "node")
-    node = sealer_process(devnet).start()
+    node, stop = start_devchain(devnet, block_time=0.2)
     try:
-        w3 = Web3(Web3.HTTPProvider(node.url, request_kwargs={"timeout": 30}))
-        w3.middleware_onion.inject(ExtraDataToPOAMiddleware, layer=0)
-        yield Env(devnet, node, w3)
+        yield Env(devnet, node)
     finally:
-        node.stop()
+        stop()
 
 
 # --------------------------------------------------------------------------------------- helpers
 def post(env: Env, payload: Any) -> httpx.Response:
-    return httpx.post(env.node.url, json=payload, timeout=60)
+    return env.node.post(payload)
 
 
 def post_bytes(env: Env, body: bytes) -> httpx.Response:
-    return httpx.post(env.node.url, content=body, headers={"content-type": "application/json"},
-                      timeout=60)
+    return env.node.post(content=body)
+
+
+def send_and_wait(env: Env, raw: bytes) -> dict[str, Any]:
+    return env.node.receipt(rpc_result(env, "eth_sendRawTransaction", ["0x" + bytes(raw).hex()]))
 
 
 def request(method: str, params: Any = None, request_id: Any = 1) -> dict[str, Any]:
@@ -95,7 +96,7 @@ def sign(account: dict[str, Any] | str, *, chain_id: int | None, nonce: int, gas
 
 
 def nonce_of(env: Env, address: str) -> int:
-    return int(env.w3.eth.get_transaction_count(address, "pending"))
+    return int(rpc_result(env, "eth_getTransactionCount", [address, "pending"]), 16)
 
 
 def send_raw(env: Env, raw: bytes) -> httpx.Response:
@@ -119,10 +120,9 @@ def assert_keeps_serving(env: Env, *rejected_raw: bytes) -> None:
     sender = env.devnet.admin(2)
     signed = sign(sender, chain_id=env.devnet.chain_id, nonce=nonce_of(env, sender["address"]),
                   gas=21_000)
-    tx_hash = env.w3.eth.send_raw_transaction(signed.raw_transaction)
-    receipt = env.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=30)
-    assert receipt["status"] == 1
-    assert receipt["blockNumber"] > head
+    receipt = send_and_wait(env, signed.raw_transaction)
+    assert receipt["status"] == "0x1"
+    assert int(receipt["blockNumber"], 16) > head
     for raw in rejected_raw:
         assert rpc_result(env, "eth_getTransactionByHash", ["0x" + keccak(raw).hex()]) is None
         assert rpc_result(env, "eth_getTransactionReceipt", ["0x" + keccak(raw).hex()]) is None
@@ -235,8 +235,12 @@ def test_oversized_request_body(env: Env) -> None:
         for start in range(0, len(body), 1 << 20):
             yield body[start:start + (1 << 20)]
 
-    streamed = httpx.post(env.node.url, content=chunks(), headers={"content-type": "application/json"},
-                          timeout=60)
+    async def chunked() -> Any:  # an async body: ASGITransport streams it without a length
+        for chunk in chunks():
+            yield chunk
+
+    streamed = env.node.run(env.node.client.post("/", content=chunked(),
+                                                 headers={"content-type": "application/json"}))
     assert streamed.status_code == 413
     assert streamed.json() == expected
     # Just under the limit is served.
@@ -313,9 +317,8 @@ def test_nonce_too_low_after_a_mined_transaction(env: Env) -> None:
     member = env.devnet.member(3)
     nonce = nonce_of(env, member["address"])
     first = sign(member, chain_id=env.devnet.chain_id, nonce=nonce, gas=21_000)
-    receipt = env.w3.eth.wait_for_transaction_receipt(
-        env.w3.eth.send_raw_transaction(first.raw_transaction), timeout=30)
-    assert receipt["status"] == 1
+    receipt = send_and_wait(env, first.raw_transaction)
+    assert receipt["status"] == "0x1"
     again = sign(member, chain_id=env.devnet.chain_id, nonce=nonce, gas=22_000)
     assert_rejected(env, again.raw_transaction, "nonce_too_low",
                     f"nonce too low: next nonce {nonce + 1}, tx nonce {nonce}")
@@ -324,7 +327,7 @@ def test_nonce_too_low_after_a_mined_transaction(env: Env) -> None:
     assert error["data"] == {"reason": "nonce_too_low"}
     assert_keeps_serving(env, again.raw_transaction)
     assert rpc_result(env, "eth_getTransactionByHash", ["0x" + bytes(first.hash).hex()])["blockNumber"] == \
-        hex(receipt["blockNumber"])
+        receipt["blockNumber"]
 
 
 def test_non_member_sender(env: Env) -> None:
@@ -359,7 +362,7 @@ def test_gas_below_intrinsic(env: Env) -> None:
 
 def test_gas_above_block_gas_limit(env: Env) -> None:
     member = env.devnet.member(5)
-    limit = env.w3.eth.get_block("latest")["gasLimit"]
+    limit = int(rpc_result(env, "eth_getBlockByNumber", ["latest", False])["gasLimit"], 16)
     signed = sign(member, chain_id=env.devnet.chain_id, nonce=nonce_of(env, member["address"]), gas=limit + 1)
     assert_rejected(env, signed.raw_transaction, "gas_limit",
                     f"exceeds block gas limit: gas {limit + 1}, block gas limit {limit}")
@@ -404,7 +407,8 @@ def test_duplicate_and_replacement_while_pending(env: Env) -> None:
     nonce = nonce_of(env, member["address"])
     held = sign(member, chain_id=env.devnet.chain_id, nonce=nonce + 1, gas=21_000)
     filler = sign(member, chain_id=env.devnet.chain_id, nonce=nonce, gas=21_000)
-    tx_hash = env.w3.eth.send_raw_transaction(held.raw_transaction)  # waits on the nonce gap
+    tx_hash = HexBytes(rpc_result(env, "eth_sendRawTransaction", [HexBytes(held.raw_transaction).to_0x_hex()]))
+    # (it waits on the nonce gap)
     error = error_of(send_raw(env, held.raw_transaction))
     assert error == {"code": TRANSACTION_REJECTED, "message": f"already known: {HexBytes(tx_hash).to_0x_hex()}",
                      "data": {"reason": "known"}}
@@ -413,10 +417,10 @@ def test_duplicate_and_replacement_while_pending(env: Env) -> None:
     pending = rpc_result(env, "eth_getTransactionByHash", [HexBytes(tx_hash).to_0x_hex()])
     assert pending["blockHash"] is None
     # Filling the gap gets both mined, exactly once.
-    env.w3.eth.send_raw_transaction(filler.raw_transaction)
-    receipt = env.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=30)
-    assert receipt["status"] == 1
-    assert env.w3.eth.get_transaction_count(member["address"]) == nonce + 2
-    block = env.w3.eth.get_block(receipt["blockNumber"])
-    assert block["transactions"] == [HexBytes(filler.hash), HexBytes(tx_hash)]
+    rpc_result(env, "eth_sendRawTransaction", [HexBytes(filler.raw_transaction).to_0x_hex()])
+    receipt = env.node.receipt(tx_hash.to_0x_hex())
+    assert receipt["status"] == "0x1"
+    assert int(rpc_result(env, "eth_getTransactionCount", [member["address"], "latest"]), 16) == nonce + 2
+    block = rpc_result(env, "eth_getBlockByNumber", [receipt["blockNumber"], False])
+    assert block["transactions"] == [HexBytes(filler.hash).to_0x_hex(), tx_hash.to_0x_hex()]
     assert_keeps_serving(env, rival.raw_transaction)
