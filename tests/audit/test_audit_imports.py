@@ -1,13 +1,21 @@
-"""Import policy of ``audit/`` (STYLE rule 1): it re-implements what it checks, so besides the
-standard library it may import only itself, ``rlp`` (decoding) and ``eth_hash`` / ``eth_utils``
-(keccak, hex helpers) — never ``node``, ``gateway``, py-evm (``eth``) or the ``trie`` package."""
+"""Import policy of ``audit/`` (STYLE rule 1): it re-implements what it checks — tries, proofs,
+headers, seals, the product's rules — so besides the standard library it may import only:
+
+* itself, ``rlp`` (decoding) and ``eth_hash`` / ``eth_utils`` (keccak, hex and checksum helpers);
+* cryptographic primitives that must never be hand-written: ``eth_keys`` (secp256k1 public-key
+  recovery of seals) and ``cryptography`` (Ed25519 witness cosignatures);
+* ``eth_abi``, the Ethereum ABI codec (a specified encoding, not the node's code), to decode logs;
+* its tools: ``httpx`` (JSON-RPC and gateway requests), ``click`` and ``rich`` (the CLI).
+
+Never ``node``, ``gateway``, py-evm (``eth``) or the ``trie`` package: a bug there must not be
+repeated here."""
 
 import ast
 import sys
 from pathlib import Path
 
 AUDIT_DIR = Path(__file__).resolve().parents[2] / "audit"
-ALLOWED = {"audit", "rlp", "eth_hash", "eth_utils"}
+ALLOWED = {"audit", "rlp", "eth_hash", "eth_utils", "eth_keys", "cryptography", "eth_abi", "httpx", "click", "rich"}
 
 
 def imported_top_level_names(source: Path) -> set[str]:
