@@ -25,6 +25,7 @@ from gateway.chain.rpc import RpcClient
 from gateway.contracts import AddressBook, ConfigurationInvalid, EventCodec
 from gateway.indexer import Indexer
 from gateway.metrics import Metrics
+from gateway.payloads.store import PayloadStore, StoreSettings, open_store
 from gateway.ratelimit import RateLimiter
 from gateway.records import MODULES
 from gateway.records.genesis_seed import read_genesis_records
@@ -48,6 +49,8 @@ class Services:
     limiter: RateLimiter
     indexer: Indexer
     poa: bool
+    #: Documents, batch files and encrypted payloads (embedded store, or Kubo by URL).
+    payloads: PayloadStore
     extras: dict[str, Any] = field(default_factory=dict)
     #: Wall clock for "now" in alerts; injected, never slept on (tests replace it).
     clock: Callable[[], float] = time.time
@@ -96,8 +99,11 @@ def build_services(settings: Settings) -> Services:
                       genesis_sealers=genesis_sealers, batch_blocks=settings.index_batch_blocks,
                       poll_interval=settings.poll_interval, start_block=book.deployment_block,
                       seed=genesis_seed if book.deployment_block == 0 else None, on_block=on_block)
+    payloads = open_store(StoreSettings(
+        store_dir=None if settings.ipfs_url else settings.data_dir / "payloads", ipfs_url=settings.ipfs_url,
+        max_size=settings.max_upload_bytes))
     return Services(settings, engine, rpc, book, codec, metrics, RateLimiter(settings.public_rate_limit),
-                    indexer, poa)
+                    indexer, poa, payloads)
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -118,6 +124,7 @@ def create_app(settings: Settings) -> FastAPI:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
             await services.rpc.close()
+            services.payloads.close()
             services.engine.dispose()
 
     app = FastAPI(
