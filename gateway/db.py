@@ -124,17 +124,24 @@ def create_schema(engine: Engine) -> None:
     """Create every table that does not exist yet (records modules register theirs on import)."""
     import gateway.auth.sessions  # noqa: F401  (registers the sign-in tables)
     import gateway.records  # noqa: F401  (registers the record tables)
+    import gateway.routers.transactions  # noqa: F401  (payload releases)
 
     _widen_integers()
     SQLModel.metadata.create_all(engine)
 
 
+#: Tables that hold the gateway's own state, not the chain's: a reindex keeps them.
+KEPT_ON_REINDEX = frozenset({"auth_challenge", "auth_session", "payload_release"})
+
+
 def drop_schema(engine: Engine) -> None:
-    """Drop every table of the index (``reindex``)."""
+    """Drop every table of the index (``reindex``); sign-in sessions and payload releases stay."""
     import gateway.auth.sessions  # noqa: F401
     import gateway.records  # noqa: F401
+    import gateway.routers.transactions  # noqa: F401
 
-    SQLModel.metadata.drop_all(engine)
+    tables = [t for name, t in SQLModel.metadata.tables.items() if name not in KEPT_ON_REINDEX]
+    SQLModel.metadata.drop_all(engine, tables=tables)
 
 
 @contextmanager

@@ -51,8 +51,13 @@ def _fields(exc: GatewayError) -> dict[str, Any]:
 
 
 def _title(exc: GatewayError) -> str:
-    doc = (type(exc).__doc__ or type(exc).__name__).strip().split("\n")[0]
-    return doc.removeprefix("Raised when ").rstrip(".").capitalize()
+    """A short title from the class docstring's first clause ("Raised when a call reverts (…)"
+    → "A call reverts"); the same for every instance of the class, as RFC 9457 asks."""
+    doc = " ".join((type(exc).__doc__ or type(exc).__name__).split())
+    doc = doc.removeprefix("Raised when ").replace("``", "")
+    for stop in (" (", ";", ":", ". ", ", "):
+        doc = doc.split(stop, 1)[0]
+    return doc.rstrip(".").capitalize()
 
 
 def install(app: FastAPI) -> None:

@@ -79,6 +79,11 @@ class Function:
         except Exception as exc:  # eth_abi raises several encoding error types
             raise CallInvalid(self.contract, self.name, str(exc)) from exc
 
+    def decode_input(self, calldata: bytes) -> tuple[Any, ...]:
+        if calldata[:4] != self.selector:
+            raise CallInvalid(self.contract, self.name, "the calldata is for another function")
+        return tuple(abi_decode([_type(p) for p in self.inputs], calldata[4:]))
+
     def decode_output(self, data: bytes) -> tuple[Any, ...]:
         return tuple(abi_decode([_type(p) for p in self.outputs], data))
 

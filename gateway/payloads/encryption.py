@@ -122,6 +122,16 @@ def generate_key_pair() -> KeyPair:
     return KeyPair(str(identity), _bech32_decode(str(identity.to_public()), RECIPIENT_HRP))
 
 
+def key_pair_from_private_key(private_key: bytes | str) -> KeyPair:
+    """The key pair of a raw 32-byte X25519 private key (RFC 7748), as the development keys file
+    and other X25519 tools hold it: age's identity is that scalar, bech32-encoded."""
+    raw = bytes.fromhex(private_key[2:] if private_key.startswith("0x") else private_key) \
+        if isinstance(private_key, str) else private_key
+    if len(raw) != 32:
+        raise InvalidKey(f"an X25519 private key is 32 bytes, got {len(raw)}")
+    return key_pair_of(_bech32_encode(IDENTITY_HRP, raw).upper())
+
+
 def key_pair_of(identity: str) -> KeyPair:
     """The key pair of an age identity string (``AGE-SECRET-KEY-1…``)."""
     import pyrage
