@@ -38,8 +38,83 @@ def write_addressbook(node_url: str, genesis: Path, out: Path) -> Path:
     return out
 
 
-@pytest.fixture
-def chain(devnet: DevNet) -> Iterator[NodeProcess]:
+ANVIL = ROOT / "node_modules" / "@foundry-rs" / "anvil-linux-amd64" / "bin" / "anvil"
+ANVIL_CHAIN_ID = 31337
+
+
+@dataclass
+class AnvilChain:
+    """Foundry's anvil (a third-party EVM node, no seals) with the contracts deployed by
+    ``scripts/deploy`` for the same development members: the gateway must need nothing but
+    standard JSON-RPC."""
+
+    url: str
+    proc: subprocess.Popen[bytes]
+    addressbook: Path
+    kind: str = "anvil"
+
+    def rpc(self, method: str, params: list[Any] | None = None) -> Any:
+        answer = httpx.post(self.url, json={"jsonrpc": "2.0", "id": 1, "method": method, "params": params or []},
+                            timeout=30).json()
+        if "error" in answer:
+            raise RuntimeError(f"{method}: {answer['error']}")
+        return answer["result"]
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=30)
+
+
+def start_anvil(devnet: DevNet, workdir: Path) -> AnvilChain:
+    """anvil on a free port (Prague, zero base fee and gas price, automine) and the contract set
+    deployed for ``devnet``'s members (same order, so member ids match the CityLedger chain's)."""
+    from eth_account import Account
+
+    port = free_port()
+    proc = subprocess.Popen([str(ANVIL), "--port", str(port), "--hardfork", "prague", "--base-fee", "0",
+                             "--gas-price", "0", "--chain-id", str(ANVIL_CHAIN_ID), "--silent"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            httpx.post(url, json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}, timeout=2)
+            break
+        except httpx.HTTPError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("anvil did not start") from None
+            time.sleep(0.05)  # polling interval while the port opens, with a deadline
+    genesis = json.loads(devnet.genesis_path.read_text())["registry"]
+    consortium = {"chainId": ANVIL_CHAIN_ID, "threshold": genesis["threshold"], "admins": genesis["admins"],
+                  "sealers": genesis["sealers"], "members": genesis["members"]}
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "consortium.json").write_text(json.dumps(consortium))
+    deployer = Account.create()
+    httpx.post(url, json={"jsonrpc": "2.0", "id": 1, "method": "anvil_setBalance",
+                          "params": [deployer.address, hex(10**21)]}, timeout=10)
+    book = workdir / "addressbook.json"
+    result = subprocess.run([sys.executable, "scripts/deploy_contracts.py", "--rpc", url, "--consortium",
+                             str(workdir / "consortium.json"), "--key", deployer.key.hex(), "--out", str(book)],
+                            cwd=ROOT, capture_output=True, text=True, timeout=300)
+    if result.returncode != 0:
+        proc.terminate()
+        raise RuntimeError(f"deploy to anvil failed: {result.stderr}")
+    devnet.keys["chainId"] = ANVIL_CHAIN_ID
+    return AnvilChain(url, proc, book)
+
+
+@pytest.fixture(params=["cityledger", "anvil"])
+def chain(request: pytest.FixtureRequest, devnet: DevNet, tmp_path: Path) -> Iterator[Any]:
+    """The chain a gateway test runs against: CityLedger's own node, and anvil (every gateway
+    test runs on both: the gateway needs nothing but standard JSON-RPC)."""
+    if request.param == "anvil":
+        anvil = start_anvil(devnet, tmp_path / "anvil")
+        try:
+            yield anvil
+        finally:
+            anvil.stop()
+        return
     proc = sealer_process(devnet, block_time=0.05, ws=False).start()
     try:
         yield proc
@@ -48,8 +123,14 @@ def chain(devnet: DevNet) -> Iterator[NodeProcess]:
 
 
 @pytest.fixture
-def addressbook(chain: NodeProcess, devnet: DevNet, tmp_path: Path) -> Path:
+def addressbook(chain: Any, devnet: DevNet, tmp_path: Path) -> Path:
+    if isinstance(chain, AnvilChain):
+        return chain.addressbook
     return write_addressbook(chain.url, devnet.genesis_path, tmp_path / "addressbook.json")
+
+
+def on_anvil(chain: Any) -> bool:
+    return isinstance(chain, AnvilChain)
 
 
 @asynccontextmanager

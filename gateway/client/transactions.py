@@ -144,7 +144,9 @@ class Signer:
         return str(self._account.address)
 
     def sign(self, to: bytes, data: bytes, *, nonce: int, gas: int) -> bytes:
-        tx = {"type": 2, "chainId": self.chain_id, "nonce": nonce, "to": "0x" + to.hex(), "data": data,
+        from eth_utils import to_checksum_address
+
+        tx = {"type": 2, "chainId": self.chain_id, "nonce": nonce, "to": to_checksum_address(to), "data": data,
               "value": 0, "gas": gas, "maxFeePerGas": 0, "maxPriorityFeePerGas": 0}
         return bytes(Account.sign_transaction(tx, self._account.key).raw_transaction)
 

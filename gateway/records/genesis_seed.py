@@ -51,6 +51,8 @@ async def read_genesis_records(rpc: RpcClient, registry: bytes, block: int) -> C
         seed_from_registry(s, members, block)
         for role, accounts, extra in (("admins", admins, threshold), ("witnesses", witnesses, None),
                                       ("sealers", sealers, None)):
+            if not accounts:
+                continue  # the constructor emits no event for an empty set: index the same way
             s.add(RoleSet(role=role, block_number=block, block_log_index=-1,
                           accounts=json.dumps([a.lower() for a in accounts]), threshold=extra, epoch=None))
 

@@ -38,7 +38,7 @@ async def status(services: ServicesDep) -> Status:
         lag=max(0, indexer.chain_head - indexer.indexed),
         database=services.settings.database_kind,
         indexerError=None if error is None else {"type": error.slug, "detail": str(error)},
-        sealers=["0x" + s.hex() for s in getattr(indexer, "sealers", [])],
+        sealers=["0x" + s.hex() for s in getattr(indexer, "sealers", [])] if services.poa else [],
     )
 
 

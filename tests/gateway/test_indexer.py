@@ -33,7 +33,7 @@ def test_indexer_builds_every_record_kind(chain: NodeProcess, addressbook: Path,
                 assert len(members) == len(devnet.keys["members"]) + len(devnet.keys["admins"])
                 sealer = s.get(MemberAccount, devnet.keys["sealer"]["address"].lower())
                 assert sealer is not None and sealer.member_id == 1
-                assert {r.role for r in s.exec(select(RoleSet)).all()} == {"admins", "witnesses", "sealers"}
+                assert {r.role for r in s.exec(select(RoleSet)).all()} == {"admins", "sealers"}
                 assert s.exec(select(Proposal)).one().executed
                 assert s.get(IssuerAuthorization, (devnet.keys["members"][6]["id"], "Penalty")).authorized  # type: ignore[union-attr]
 
