@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 from sqlalchemy import Engine
 from sqlmodel import Session
 
@@ -106,6 +106,35 @@ def build_services(settings: Settings) -> Services:
                     indexer, poa, payloads)
 
 
+class _Measure:
+    """Requests and latency by route template and status (a plain ASGI middleware: Starlette's
+    ``BaseHTTPMiddleware`` costs more than a cached answer does)."""
+
+    def __init__(self, app: Any, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = [500]
+
+        async def send_and_note(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_note)
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path", "unmatched")
+            self.metrics.requests.labels(scope["method"], template, str(status[0])).inc()
+            self.metrics.latency.labels(scope["method"], template).observe(time.perf_counter() - started)
+
+
 def create_app(settings: Settings) -> FastAPI:
     """The gateway application for ``settings``."""
     services = build_services(settings)
@@ -134,15 +163,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.services = services
     problems.install(app)
 
-    @app.middleware("http")
-    async def measure(request: Request, call_next: Any) -> Response:
-        started = time.perf_counter()
-        response: Response = await call_next(request)
-        route = request.scope.get("route")
-        template = getattr(route, "path", "unmatched")
-        services.metrics.requests.labels(request.method, template, str(response.status_code)).inc()
-        services.metrics.latency.labels(request.method, template).observe(time.perf_counter() - started)
-        return response
+    app.add_middleware(_Measure, metrics=services.metrics)
 
     from gateway.routers import ROUTERS
 

@@ -66,6 +66,8 @@ def build_settings(opts: dict[str, Any]) -> Any:
         extra["public_rate_limit"] = int(limit)
     if opts.get("rate_limit") is not None:
         extra["public_rate_limit"] = opts["rate_limit"]
+    if opts.get("answer_cache") is not None:
+        extra["answer_cache_entries"] = opts["answer_cache"]
     return Settings(rpc_url=opts["rpc"], data_dir=data_dir, database_url=opts["db"], addressbook=book,
                     ipfs_url=opts["ipfs"], public_url=opts["public_url"] or f"http://{opts['listen']}",
                     index_batch_blocks=opts["index_batch"], **extra)
@@ -105,6 +107,8 @@ def app() -> None:
               help="URL members reach the gateway at (sign-in messages name its host); default http://LISTEN.")
 @click.option("--rate-limit", type=click.IntRange(min=0), default=None,
               help="Public requests per minute per client address (0: off; env CITYLEDGER_PUBLIC_RATE_LIMIT).")
+@click.option("--answer-cache", type=click.IntRange(min=0), default=10_000, show_default=True,
+              help="Verified public answers kept until the index moves (0: build and check every answer afresh).")
 def run(**opts: Any) -> None:
     """Serve the gateway and follow the chain into the index."""
     import logging

@@ -18,7 +18,7 @@ from gateway.records.members import Member, RoleSet
 TEST_MEMBER_HEADER = "X-CityLedger-Test-Member"
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
     services: Services = request.app.state.services
     return services
 
@@ -29,7 +29,7 @@ def get_session(request: Request) -> Iterator[Session]:
         yield s
 
 
-def public_rate_limit(request: Request) -> None:
+async def public_rate_limit(request: Request) -> None:
     """Count one public request against the client's bucket (429 when empty)."""
     services: Services = request.app.state.services
     client = request.client.host if request.client else "unknown"

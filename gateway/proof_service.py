@@ -20,6 +20,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
+import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from gateway import db
@@ -57,6 +58,34 @@ class ProofService:
         self.metrics = metrics
         self._verdicts: OrderedDict[bytes, Verdict] = OrderedDict()
 
+    def receipt_proofs(self, s: Session, positions: list[tuple[int, int]]) -> dict[tuple[int, int], tuple[dict[str, Any], Verdict]]:
+        """The proofs of many events at once: one query joining the event, its block's header and
+        its transaction's proofs (a read, not a trie walk), then each proof checked (or its
+        verdict taken from the cache when nothing it depends on changed)."""
+        wanted = sorted(set(positions))
+        if not wanted:
+            return {}
+        e, b, t = db.ChainEvent.__table__, db.IndexedBlock.__table__, db.TxProof.__table__  # type: ignore[attr-defined]
+        query = (sa.select(e.c.block_number, e.c.block_log_index, e.c.tx_index, e.c.log_index, e.c.contract,
+                           e.c.name, e.c.args, b.c.hash, b.c.header, t.c.tx_hash, t.c.receipt_proof, t.c.tx_proof)
+                 .select_from(e.join(b, b.c.number == e.c.block_number)
+                              .join(t, (t.c.block_number == e.c.block_number) & (t.c.tx_index == e.c.tx_index)))
+                 .where(sa.tuple_(e.c.block_number, e.c.block_log_index).in_(wanted)))
+        out: dict[tuple[int, int], tuple[dict[str, Any], Verdict]] = {}
+        for row in s.connection().execute(query):
+            proof = {
+                "type": "receipt", "chainId": self.chain_id, "blockNumber": row.block_number, "blockHash": row.hash,
+                "header": row.header, "txIndex": row.tx_index, "txHash": row.tx_hash,
+                "receiptProof": json.loads(row.receipt_proof), "txProof": json.loads(row.tx_proof),
+                "logIndex": row.log_index,
+            }
+            out[(row.block_number, row.block_log_index)] = (
+                proof, self._verdict(s, proof, row.contract, row.name, row.args))
+        for position in wanted:
+            if position not in out:
+                out[position] = ({}, Verdict(False, "format", f"no indexed proof for block {position[0]} position {position[1]}"))
+        return out
+
     def receipt_proof(self, s: Session, block_number: int, block_log_index: int) -> tuple[dict[str, Any], Verdict]:
         """The proof of the event at (block, position in block) and the gateway's verdict on it."""
         event = s.get(db.ChainEvent, (block_number, block_log_index))
@@ -75,13 +104,15 @@ class ProofService:
         return proof, self.check(s, proof, event)
 
     def check(self, s: Session, proof: dict[str, Any], event: db.ChainEvent) -> Verdict:
-        digest = hashlib.sha256(json.dumps([proof, event.contract, event.name, event.args],
-                                           sort_keys=True).encode()).digest()
+        return self._verdict(s, proof, event.contract, event.name, event.args)
+
+    def _verdict(self, s: Session, proof: dict[str, Any], contract: str, name: str, args: str) -> Verdict:
+        digest = hashlib.sha256(repr((proof, contract, name, args)).encode()).digest()
         cached = self._verdicts.get(digest)
         if cached is not None:
             self._verdicts.move_to_end(digest)
             return cached
-        verdict = self._check(s, proof, event)
+        verdict = self._check(s, proof, contract, name, args)
         if not verdict.verified:
             self.metrics.proof_failures.labels(verdict.failed_check or "unknown").inc()
         self._verdicts[digest] = verdict
@@ -89,22 +120,22 @@ class ProofService:
             self._verdicts.popitem(last=False)
         return verdict
 
-    def _check(self, s: Session, proof_json: dict[str, Any], event: db.ChainEvent) -> Verdict:
+    def _check(self, s: Session, proof_json: dict[str, Any], contract: str, name: str, args: str) -> Verdict:
         try:
             proof = ReceiptProof.from_json(proof_json)
             proven = verify_receipt_proof(proof)
             if self.poa and proof.block_number > 0:
                 verify_seal(proven.header, self.sealers_at(s, proof.block_number - 1))
-            self._check_content(proven.log, event)
+            self._check_content(proven.log, contract, name, args)
         except ProofInvalid as exc:
             return Verdict(False, exc.check, exc.detail)
         return Verdict(True)
 
-    def _check_content(self, log: Log, event: db.ChainEvent) -> None:
+    def _check_content(self, log: Log, contract: str, name: str, args: str) -> None:
         abi = self.codec.lookup(log.address, log.topics)
-        if abi is None or (abi.contract, abi.name) != (event.contract, event.name):
-            raise ProofInvalid("log-content", f"the proven log is not a {event.contract}.{event.name} event")
-        if abi.decode(log.topics, log.data) != json.loads(event.args):
+        if abi is None or (abi.contract, abi.name) != (contract, name):
+            raise ProofInvalid("log-content", f"the proven log is not a {contract}.{name} event")
+        if abi.decode(log.topics, log.data) != json.loads(args):
             raise ProofInvalid("log-content", "the proven log's arguments differ from the indexed record")
 
     def sealers_at(self, s: Session, number: int) -> list[bytes]:

@@ -53,6 +53,8 @@ class Settings(BaseModel):
     #: Most blocks indexed in one database transaction.
     index_batch_blocks: int = Field(default=200, gt=0)
     alerts: Alerts = Alerts()
+    #: Verified public answers kept per indexed height (0: build every answer afresh).
+    answer_cache_entries: int = Field(default=10_000, ge=0)
     #: The URL members reach this gateway at; its authority is the EIP-4361 ``domain`` that sign-in
     #: messages must name (a message for another domain is refused).
     public_url: str = "http://127.0.0.1:8080"

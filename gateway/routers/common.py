@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+from fastapi import Response
+from starlette.concurrency import run_in_threadpool
 
 from sqlmodel import Session
 
@@ -83,6 +89,46 @@ def with_proof(services: Services, s: Session, record: dict[str, Any], block_num
     record.update(verdict.fields())
     record["evidence"] = evidence or f"/v1/evidence/event/{block_number}/{block_log_index}"
     return record
+
+
+def with_proofs(services: Services, s: Session, items: list[tuple[dict[str, Any], int, int]]) -> list[dict[str, Any]]:
+    """Like :func:`with_proof` for many records: their proofs are read in one query."""
+    found = proofs(services).receipt_proofs(s, [(b, p) for _, b, p in items])
+    out = []
+    for record, block_number, block_log_index in items:
+        proof, verdict = found[(block_number, block_log_index)]
+        record["proof"] = proof
+        record.update(verdict.fields())
+        record.setdefault("evidence", f"/v1/evidence/event/{block_number}/{block_log_index}")
+        out.append(record)
+    return out
+
+
+async def cached_answer(services: Services, key: str, build: Callable[[Session], dict[str, Any]]) -> Response:
+    """A verified answer, built once per indexed height.
+
+    Everything an answer says comes from indexed blocks and is checked when the answer is built,
+    so until the index moves the same bytes are the right answer; the key includes the indexed
+    height, and a new block builds it again. A stored row changed behind the indexer's back is
+    therefore never served as verified: either the cached answer (checked before the change) or a
+    rebuilt one (checked after) is served."""
+    cache = services.extras.setdefault("answers", OrderedDict())
+    full_key = (services.indexer.indexed, key)
+    body = cache.get(full_key)
+    if body is None:
+
+        def fresh() -> bytes:
+            with Session(services.engine, expire_on_commit=False) as s:
+                return json.dumps(build(s), separators=(",", ":")).encode()
+
+        body = await run_in_threadpool(fresh)
+        cache[full_key] = body
+        while len(cache) > services.settings.answer_cache_entries:
+            cache.popitem(last=False)
+    else:
+        cache.move_to_end(full_key)
+    return Response(body, media_type="application/json",
+                    headers={"ETag": f'"{services.indexer.indexed}-{hashlib.sha256(body).hexdigest()[:16]}"'})
 
 
 def hex_name(value: str) -> str:

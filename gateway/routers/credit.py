@@ -5,20 +5,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 from sqlmodel import Session, col, select
 
 from gateway.app import Services
 from gateway.deps import PublicLimit, ServicesDep, SessionDep
 from gateway.records.credit import CreditBatch, CreditEntry
 from gateway.records.members import names
-from gateway.routers.common import NotFound, with_proof
+from gateway.routers.common import NotFound, cached_answer, with_proof, with_proofs
 from gateway.uscc import parse_uscc
 
 router = APIRouter(tags=["credit"])
 
 
-def entry_json(services: Services, s: Session, e: CreditEntry, who: dict[int, str]) -> dict[str, Any]:
+def entry_record(e: CreditEntry, who: dict[int, str]) -> dict[str, Any]:
     record: dict[str, Any] = {
         "id": e.id, "uscc": e.uscc or None, "action": e.action, "category": e.category, "severity": e.severity,
         "effectiveDate": e.effective_date, "expiryDate": e.expiry_date or None, "amount": e.amount,
@@ -34,7 +34,12 @@ def entry_json(services: Services, s: Session, e: CreditEntry, who: dict[int, st
         record["proposalId"] = e.proposal_id
     if not e.is_public:
         record.update(subjectTag=e.subject_tag, commitment=e.commitment)
-    return with_proof(services, s, record, e.block_number, e.block_log_index, f"/v1/evidence/credit-entry/{e.id}")
+    record["evidence"] = f"/v1/evidence/credit-entry/{e.id}"
+    return record
+
+
+def entry_json(services: Services, s: Session, e: CreditEntry, who: dict[int, str]) -> dict[str, Any]:
+    return with_proofs(services, s, [(entry_record(e, who), e.block_number, e.block_log_index)])[0]
 
 
 def history(services: Services, s: Session, uscc: str) -> dict[str, Any]:
@@ -42,17 +47,18 @@ def history(services: Services, s: Session, uscc: str) -> dict[str, Any]:
     entries = s.exec(select(CreditEntry).where(CreditEntry.uscc == code)
                      .order_by(col(CreditEntry.block_number), col(CreditEntry.block_log_index))).all()
     who = names(s, {e.issuer_member_id for e in entries})
-    items = [entry_json(services, s, e, who) for e in entries]
+    items = with_proofs(services, s, [(entry_record(e, who), e.block_number, e.block_log_index) for e in entries])
     current = [i for i in items if i["replacedBy"] is None and i["action"] != "Revoke"]
     return {"uscc": code, "entries": items, "current": [i["id"] for i in current],
             "verified": all(i["verified"] for i in items)}
 
 
 @router.get("/v1/credit/{uscc}", dependencies=[PublicLimit])
-def get_credit(uscc: str, services: ServicesDep, s: SessionDep) -> dict[str, Any]:
+async def get_credit(uscc: str, services: ServicesDep) -> Response:
     """The public credit entries of an enterprise, corrections and revocations in chain order
     (an invalid USCC is a 422 naming the bad character)."""
-    return history(services, s, uscc)
+    code = parse_uscc(uscc)
+    return await cached_answer(services, f"credit:{code}", lambda s: history(services, s, code))
 
 
 @router.get("/v1/credit/entries/{entry_id}", dependencies=[PublicLimit])

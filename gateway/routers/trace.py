@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 from sqlmodel import Session, col, select
 
 from gateway.app import Services
@@ -20,7 +20,7 @@ from gateway.errors import GatewayError
 from gateway.receipt_code import BITS, parse_code, short_code
 from gateway.records.custody import CustodyEvent, Lot, Transfer, quantities
 from gateway.records.members import names
-from gateway.routers.common import NotFound, hex_name, with_proof
+from gateway.routers.common import NotFound, cached_answer, hex_name, with_proofs
 
 router = APIRouter(tags=["trace"])
 
@@ -56,7 +56,7 @@ def trace(services: Services, s: Session, code: str) -> dict[str, Any]:
     def party(member_id: int) -> dict[str, Any] | None:
         return {"id": member_id, "name": who.get(member_id, f"member {member_id}")} if member_id else None
 
-    out_events = []
+    pending: list[tuple[dict[str, Any], int, int]] = []
     for e in events:
         record: dict[str, Any] = {
             "eventId": e.event_id, "kind": e.name, "lotId": e.lot_id, "at": e.at, "by": party(e.member_id),
@@ -76,7 +76,8 @@ def trace(services: Services, s: Session, code: str) -> dict[str, Any]:
             record["documents"] = e.documents_cid
         if e.corrected_event_id:
             record.update(correctedEventId=e.corrected_event_id, correction=e.correction)
-        out_events.append(with_proof(services, s, record, e.block_number, e.block_log_index))
+        pending.append((record, e.block_number, e.block_log_index))
+    out_events = with_proofs(services, s, pending)
     where_now = []
     for lot in lots:
         if lot.held:
@@ -112,6 +113,7 @@ def trace(services: Services, s: Session, code: str) -> dict[str, Any]:
 
 
 @router.get("/v1/trace/{receipt_code}", dependencies=[PublicLimit])
-def get_trace(receipt_code: str, services: ServicesDep, s: SessionDep) -> dict[str, Any]:
+async def get_trace(receipt_code: str, services: ServicesDep) -> Response:
     """Every handoff of a donation, each with its proof (public; rate-limited per address)."""
-    return trace(services, s, receipt_code)
+    canonical, _prefix = parse_code(receipt_code)
+    return await cached_answer(services, f"trace:{canonical}", lambda s: trace(services, s, canonical))

@@ -16,7 +16,7 @@ from gateway.proofs import ReceiptProof, verify_receipt_proof, verify_seal
 from gateway.records.custody import Lot
 from gateway.settings import Settings
 from gateway_flows import credit_flow, custody_flow
-from gateway_harness import gateway_client, on_anvil, run, wait_indexed
+from gateway_harness import actor, gateway_client, on_anvil, run, wait_indexed
 
 
 def _flip_last_byte(hex_text: str) -> str:
@@ -92,6 +92,12 @@ def test_trace_and_credit_answers_carry_checked_proofs(chain: NodeProcess, addre
                 consumed.args = json.dumps(args)
                 s.add(consumed)
                 s.commit()
+            # Until the index moves, the answer checked before the change is the one served ...
+            assert (await client.get(f"/v1/trace/{code}")).json()["verified"] is True
+            # ... and the next block makes the gateway build and check it again.
+            actor(chain, devnet, addressbook, "Red Cross").send(
+                "SupplyCustody", "registerLot", b"x".ljust(32, b"\0"), 1, b"box".ljust(32, b"\0"), b"\x09" * 32, "", "bafk", 0)
+            await wait_indexed(app, int(chain.rpc("eth_blockNumber"), 16))
             tampered = (await client.get(f"/v1/trace/{code}")).json()
             assert tampered["verified"] is False
             bad = {e["kind"]: e for e in tampered["events"] if not e["verified"]}
