@@ -79,6 +79,17 @@ class ChainEvent(SQLModel, table=True):
     timestamp: int
 
 
+class PayloadDigest(SQLModel, table=True):
+    """The SHA-256 and size of a payload the gateway stored (recorded at upload), so proofs of
+    records that name the payload can state its content hash as well as its CID."""
+
+    __tablename__ = "payload_digest"
+
+    cid: str = Field(primary_key=True, max_length=128)
+    sha256: str = Field(max_length=66)
+    size: int
+
+
 class IndexerState(SQLModel, table=True):
     """Key-value state of the indexer (JSON values)."""
 
@@ -131,7 +142,7 @@ def create_schema(engine: Engine) -> None:
 
 
 #: Tables that hold the gateway's own state, not the chain's: a reindex keeps them.
-KEPT_ON_REINDEX = frozenset({"auth_challenge", "auth_session", "payload_release"})
+KEPT_ON_REINDEX = frozenset({"auth_challenge", "auth_session", "payload_release", "payload_digest"})
 
 
 def drop_schema(engine: Engine) -> None:

@@ -34,7 +34,8 @@ async def trace_evidence(receipt_code: str, services: ServicesDep, s: SessionDep
     assert root is not None
     positions = [(e.block_number, e.block_log_index) for e in
                  s.exec(select(CustodyEvent).where(CustodyEvent.root_lot_id == root.id))]
-    doc = await bundle(services, s, "trace", record["receiptCode"], strip_proofs(record), positions)
+    doc = await bundle(services, s, "trace", record["receiptCode"], strip_proofs(record), positions,
+                       record.get("payloads"))
     return _download(doc, f"trace-{record['receiptCode']}")
 
 

@@ -15,7 +15,9 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
-from sqlmodel import select
+from sqlmodel import Session, select
+
+from gateway import db
 
 from gateway.deps import CurrentMember, PublicLimit, ServicesDep, SessionDep
 from gateway.errors import GatewayError
@@ -63,7 +65,7 @@ class _BodyReader:
 
 
 @router.post("/v1/payloads", status_code=201)
-async def upload(request: Request, caller: CurrentMember, services: ServicesDep) -> dict[str, Any]:
+async def upload(request: Request, caller: CurrentMember, services: ServicesDep, s: SessionDep) -> dict[str, Any]:
     """Store the request body (any bytes) and return its CID (Kubo-identical, CIDv1) and SHA-256.
     Members only; bodies over the gateway's limit are refused with 413 and nothing is kept."""
     import asyncio
@@ -106,7 +108,16 @@ async def upload(request: Request, caller: CurrentMember, services: ServicesDep)
         await asyncio.to_thread(worker.join)
     if "error" in result:
         raise result["error"]
-    return {"cid": str(result["cid"]), "sha256": "0x" + reader.sha256.hexdigest(), "size": reader.size}
+    digest = db.PayloadDigest(cid=str(result["cid"]), sha256="0x" + reader.sha256.hexdigest(), size=reader.size)
+    s.merge(digest)
+    s.commit()
+    return {"cid": digest.cid, "sha256": digest.sha256, "size": digest.size}
+
+
+def payload_info(s: Session, cid: str) -> dict[str, Any]:
+    """``{"cid", "sha256", "size"}`` of a payload the proof format names (sha256 when known)."""
+    row = s.get(db.PayloadDigest, cid)
+    return {"cid": cid, "sha256": row.sha256, "size": row.size} if row else {"cid": cid}
 
 
 def verified_file(services: Any, cid: str) -> Path:

@@ -51,6 +51,10 @@ def request_json(services: Services, s: Session, r: ShareRequest, who: dict[int,
                      .order_by(col(SharingEvent.block_number), col(SharingEvent.block_log_index))).all()
     record["history"] = [with_proof(services, s, {"event": h.name}, h.block_number, h.block_log_index)
                          for h in history]
+    for item in record["history"]:
+        if item["event"] == "PayloadDelivered" and item["proof"]:
+            # The ciphertext's SHA-256 is on chain (PayloadDelivered.ciphertextHash).
+            item["proof"]["payload"] = {"cid": r.delivered_cid, "sha256": r.ciphertext_hash}
     return record
 
 

@@ -20,6 +20,7 @@ from gateway.errors import GatewayError
 from gateway.receipt_code import BITS, parse_code, short_code
 from gateway.records.custody import CustodyEvent, Lot, Transfer, quantities
 from gateway.records.members import names
+from gateway.routers.payloads import payload_info
 from gateway.routers.common import NotFound, cached_answer, hex_name, with_proofs
 
 router = APIRouter(tags=["trace"])
@@ -78,6 +79,11 @@ def trace(services: Services, s: Session, code: str) -> dict[str, Any]:
             record.update(correctedEventId=e.corrected_event_id, correction=e.correction)
         pending.append((record, e.block_number, e.block_log_index))
     out_events = with_proofs(services, s, pending)
+    documents = []
+    for event in out_events:
+        if event.get("documents") and event["proof"]:
+            event["proof"]["payload"] = payload_info(s, event["documents"])
+            documents.append(event["proof"]["payload"])
     where_now = []
     for lot in lots:
         if lot.held:
@@ -108,6 +114,7 @@ def trace(services: Services, s: Session, code: str) -> dict[str, Any]:
         "whereNow": where_now,
         "events": out_events,
         "verified": verified,
+        "payloads": documents,
         "evidence": f"/v1/evidence/trace/{short_code(bytes.fromhex(root.receipt_code[2:]))}",
     }
 

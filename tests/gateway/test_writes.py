@@ -42,13 +42,19 @@ def test_relay_answers_with_proofs_and_refuses_what_it_must(chain: NodeProcess, 
         async with gateway_client(settings) as (app, client):
             await wait_indexed(app, int(chain.rpc("eth_blockNumber"), 16))
             headers = await token_of(client, red_cross["private_key"])
+            intake = (await client.post("/v1/payloads", content=b"%PDF-1.7 intake form", headers=headers)).json()
             raw = await _signed(client, builder, signer, "SupplyCustody", "registerLot", b"masks".ljust(32, b"\0"), 500,
-                                b"box".ljust(32, b"\0"), os.urandom(32), "Anonymous donor", "bafkdoc", 0)
+                                b"box".ljust(32, b"\0"), os.urandom(32), "Anonymous donor", intake["cid"], 0)
             answer = await client.post("/v1/tx", json={"transaction": raw}, headers=headers)
             assert answer.status_code == 200, answer.text
             body = answer.json()
             assert body["verified"] is True and [e["event"] for e in body["events"]] == ["LotRegistered"]
             assert body["events"][0]["args"]["quantity"] == 500 and body["proof"]["type"] == "receipt"
+            from gateway.receipt_code import short_code
+
+            code = short_code(bytes.fromhex(body["events"][0]["args"]["receiptCode"][2:]))
+            trace = (await client.get(f"/v1/trace/{code}")).json()
+            assert trace["events"][0]["proof"]["payload"] == intake and trace["payloads"] == [intake]
 
             # A call the contract would refuse: answered with its custom error by name, not sent.
             nonce_before = int((await client.get(f"/v1/accounts/{signer.address}/nonce")).json()["nonce"])
