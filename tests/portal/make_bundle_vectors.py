@@ -11,6 +11,7 @@ tests/portal/ checks that the browser library gives the same verdicts.
 
 Vectors are made once and committed; running this again makes a new chain (new keys, hashes and
 timestamps), so commit the whole directory it writes. Usage: scripts/make-bundle-vectors [--out DIR]
+(it lives with the tests, not under scripts/, because it drives the tests' own harness and flows).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 import rlp  # noqa: E402
