@@ -87,6 +87,6 @@ export function pyStr(value) {
   if (value === true) return "True";
   if (value === false) return "False";
   if (typeof value === "string") return value;
-  if (typeof value === "number") return Number.isInteger(value) ? String(value) : String(value);
+  if (typeof value === "number") return String(value);
   return JSON.stringify(value);
 }
