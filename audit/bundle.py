@@ -240,9 +240,14 @@ def decode_log(event: dict[str, Any], log: ProvenLog) -> dict[str, Any]:
     if len(log.topics) != 1 + len(indexed):
         raise _Failed("log-content", f"{len(log.topics)} topics for {len(indexed)} indexed inputs")
     out: dict[str, Any] = {}
-    for param, topic in zip(indexed, log.topics[1:]):
-        dynamic = param["type"] in ("string", "bytes") or param["type"].endswith("]") or param["type"].startswith("tuple")
-        out[param["name"]] = _hex(topic) if dynamic else _json_value(param, abi_decode([param["type"]], topic)[0])
+    try:
+        for param, topic in zip(indexed, log.topics[1:]):
+            dynamic = param["type"] in ("string", "bytes") or param["type"].endswith("]") or param["type"].startswith("tuple")
+            out[param["name"]] = _hex(topic) if dynamic else _json_value(param, abi_decode([param["type"]], topic)[0])
+    except Exception as exc:  # eth_abi raises several decoding errors (e.g. a topic with non-zero padding)
+        # The `indexed` flags are not part of the signature, so a bundle can move them and make a
+        # topic decode as another type: that is a log that does not match the stated ABI.
+        raise _Failed("log-content", f"an indexed topic does not decode with the stated ABI: {exc}") from exc
     try:
         values = abi_decode([_abi_type(p) for p in plain], log.data)
     except Exception as exc:  # eth_abi raises several decoding errors
@@ -286,12 +291,22 @@ def verify_bundle(doc: Any, trust: Trust) -> BundleReport:
         args = _event(change, chain_id, sets if poa else None, report, subject, "sealer-change")
         if args is None:
             continue
-        claimed = [_bytes(a, "sealers") for a in change.get("sealers", [])]
-        proven = [_bytes(a, "sealers") for a in args.get("sealers", [])]
-        if change.get("event") != "SealersChanged" or proven != claimed:
-            report.add("sealer-change", subject, False, "the proven SealersChanged log does not list the claimed sealers")
+        # One verdict per change: the pass _event recorded stands only if the change is what it claims.
+        passed = report.results.pop()
+        try:
+            claimed = [_bytes(a, "sealers") for a in change.get("sealers") or []]
+            proven = [_bytes(a, "sealers") for a in args.get("sealers") or []]
+            if change.get("event") != "SealersChanged" or proven != claimed:
+                report.add("sealer-change", subject, False, "the proven SealersChanged log does not list the claimed sealers")
+                continue
+            sets.add(int(change["blockNumber"]), proven)
+        except _Failed as exc:
+            report.add("sealer-change", subject, False, f"{exc.check}: {exc.detail}")
             continue
-        sets.add(int(change["blockNumber"]), proven)
+        except (KeyError, TypeError, ValueError) as exc:
+            report.add("sealer-change", subject, False, f"format: malformed: {exc}")
+            continue
+        report.results.append(passed)
     events = doc.get("events")
     if not isinstance(events, list) or not events:
         report.add("format", "bundle", False, "the bundle proves no event")
@@ -312,8 +327,11 @@ def _genesis(genesis: Any, trust: Trust, poa: bool, report: BundleReport) -> lis
             raise _Failed("genesis", f"the bundle starts from {_hex(block_hash)}, the pinned genesis is {_hex(trust.genesis_hash)}")
         claimed = [_bytes(a, "genesis.sealers") for a in genesis.get("sealers") or []]
         if not poa:
-            report.add("genesis", subject, trust.genesis_hash is not None or trust.genesis_sealers is None,
-                       "chain without seals: only the genesis hash can be pinned")
+            # Without seals only the genesis hash anchors the bundle: nothing pinned proves nothing,
+            # as on a sealed chain (and a pinned sealer set cannot be checked).
+            pinned = trust.genesis_hash is not None
+            report.add("genesis", subject, pinned, "chain without seals: the pinned genesis hash matches" if pinned
+                       else "chain without seals: only the genesis hash can be pinned, and none was")
             return []
         proof = genesis.get("sealersProof")
         if not isinstance(proof, dict):
@@ -363,6 +381,12 @@ def _event(event: Any, chain_id: Any, sets: _SealerSets | None, report: BundleRe
             raise _Failed("log-content", f"the proven log's arguments differ from the bundle's in {', '.join(differing) or 'their names'}")
     except _Failed as exc:
         report.add(check_prefix or exc.check, subject, False, f"{exc.check}: {exc.detail}" if check_prefix else exc.detail)
+        return None
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        # A malformed section (an ABI input that is not an object, a missing type): a named
+        # failure, never an exception out of the verifier.
+        detail = f"malformed: {exc!r}"
+        report.add(check_prefix or "format", subject, False, f"format: {detail}" if check_prefix else detail)
         return None
     report.add(check_prefix or "event", subject, True,
                f"block {proven.header.number}" + (", sealed by a sealer in force" if sets is not None else ", no seal (chain without seals)"))

@@ -1,0 +1,258 @@
+"""Make the shared evidence-bundle vectors (tests/vectors/bundles/) from a real development chain.
+
+Runs what the gateway tests run (tests/gateway_harness.py, tests/gateway_flows.py): a dev network
+and its node process on loopback, the address book ``scripts/deploy`` writes for it, a sealer-set
+change by two admins (so bundles carry a proven ``sealerChanges`` entry), the custody, credit and
+data-sharing flows, and the gateway app in-process answering ``/v1/trace``, ``/v1/evidence/...``.
+The bundles it serves are the valid vectors; each tampered vector changes one thing in a copy and
+states in ``expected.json`` which checks must fail. ``audit.bundle.verify_bundle`` must reproduce
+every ``expected.json`` before anything is written (the script refuses otherwise), and
+tests/portal/ checks that the browser library gives the same verdicts.
+
+Vectors are made once and committed; running this again makes a new chain (new keys, hashes and
+timestamps), so commit the whole directory it writes. Usage: scripts/make-bundle-vectors [--out DIR]
+(it lives with the tests, not under scripts/, because it drives the tests' own harness and flows).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import copy
+import json
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+
+import rlp  # noqa: E402
+from eth_abi import encode as abi_encode  # noqa: E402
+from eth_hash.auto import keccak  # noqa: E402
+from eth_keys import keys  # noqa: E402
+
+from audit.bundle import Trust, verify_bundle  # noqa: E402
+
+SEED = b"cityledger bundle vectors"
+REGISTRY_SET_SEALERS = 6  # MemberRegistry.Action.SetSealers
+
+Bundle = dict[str, Any]
+
+
+def trust_of(spec: Any, addressbook: dict[str, Any], genesis: dict[str, Any]) -> Trust:
+    """The Trust an ``expected.json`` names (the README of the vectors describes the forms)."""
+    if isinstance(spec, dict):
+        return Trust(chain_id=spec.get("chainId"),
+                     genesis_hash=bytes.fromhex(spec["genesisHash"][2:]) if spec.get("genesisHash") else None,
+                     genesis_sealers=tuple(bytes.fromhex(a[2:]) for a in spec["genesisSealers"])
+                     if spec.get("genesisSealers") is not None else None)
+    use_book = spec in ("both", "addressbook")
+    use_genesis = spec in ("both", "genesis")
+    return Trust(chain_id=addressbook["chainId"],
+                 genesis_hash=bytes.fromhex(addressbook["deployment"]["blockHash"][2:]) if use_book else None,
+                 genesis_sealers=tuple(bytes.fromhex(a[2:]) for a in genesis["registry"]["sealers"]) if use_genesis else None)
+
+
+def _flip(hex_text: str) -> str:
+    """Change the last byte of a 0x-hex string."""
+    return hex_text[:-2] + ("00" if hex_text[-2:] != "00" else "01")
+
+
+def reseal(proof: dict[str, Any], key: keys.PrivateKey) -> None:
+    """Seal ``proof``'s header again with ``key`` (EIP-225 layout) and fix ``blockHash``: every
+    check but the seal still holds, so only who sealed it decides."""
+    fields = rlp.decode(bytes.fromhex(proof["header"][2:]))
+    vanity = fields[12][:32]
+    fields[12] = vanity
+    digest = keccak(rlp.encode(fields))
+    fields[12] = vanity + key.sign_msg_hash(digest).to_bytes()
+    raw = rlp.encode(fields)
+    proof["header"] = "0x" + raw.hex()
+    proof["blockHash"] = "0x" + keccak(raw).hex()
+
+
+def edit_header_and_rehash(proof: dict[str, Any]) -> None:
+    """Change the header's timestamp and fix ``blockHash``: the seal no longer covers the header."""
+    fields = rlp.decode(bytes.fromhex(proof["header"][2:]))
+    fields[11] = (int.from_bytes(fields[11], "big") + 1).to_bytes(8, "big").lstrip(b"\0")
+    raw = rlp.encode(fields)
+    proof["header"] = "0x" + raw.hex()
+    proof["blockHash"] = "0x" + keccak(raw).hex()
+
+
+def move_indexed_flag(event: dict[str, Any]) -> None:
+    """Claim the first indexed input is not indexed and the last plain one is: same signature,
+    same topic count, but a topic is now decoded as another type."""
+    inputs = event["inputs"]
+    first = next(p for p in inputs if p.get("indexed"))
+    last = [p for p in inputs if not p.get("indexed")][-1]
+    first["indexed"], last["indexed"] = False, True
+
+
+def build(out: Path) -> None:
+    from conftest import make_devnet, sealer_process
+    from gateway import db
+    from gateway.receipt_code import short_code
+    from gateway.records.credit import CreditEntry
+    from gateway.records.custody import Lot
+    from gateway.settings import Settings
+    from gateway_flows import credit_flow, custody_flow, share_flow
+    from gateway_harness import actor, gateway_client, wait_indexed, write_addressbook
+    from sqlmodel import select
+
+    work = Path(tempfile.mkdtemp(prefix="bundle-vectors-"))
+    try:
+        devnet = make_devnet(work / "node", seed=SEED)
+        node = sealer_process(devnet, block_time=0.05, ws=False).start()
+        try:
+            book_path = write_addressbook(node.url, devnet.genesis_path, work / "addressbook.json")
+            # A second sealer (admin 0's account) joins: bundles then carry a proven sealer change.
+            admin0, admin1 = actor(node, devnet, book_path, "admin:0"), actor(node, devnet, book_path, "admin:1")
+            second = devnet.keys["admins"][0]
+            sealers = [devnet.keys["sealer"]["address"], second["address"]]
+            receipt = admin0.send("MemberRegistry", "propose", REGISTRY_SET_SEALERS, abi_encode(["address[]"], [sealers]))
+            admin1.send("MemberRegistry", "approveProposal", admin0.event_args(receipt, "ProposalCreated")["proposalId"])
+            lots = custody_flow(node, devnet, book_path)
+            credit = credit_flow(node, devnet, book_path)
+            share = share_flow(node, devnet, book_path)
+            settings = Settings(rpc_url=node.url, data_dir=work / "gateway", addressbook=book_path)
+
+            async def fetch() -> dict[str, Any]:
+                async with gateway_client(settings) as (app, client):
+                    await wait_indexed(app, int(node.rpc("eth_blockNumber"), 16))
+                    with db.session(app.state.services.engine) as s:
+                        root = s.get(Lot, lots["lot"])
+                        assert root is not None
+                        code = short_code(bytes.fromhex(root.receipt_code[2:]))
+                        entry = s.get(CreditEntry, credit["entry"])
+                        assert entry is not None
+                        share_event = next(e for e in s.exec(select(db.ChainEvent)).all()
+                                           if e.name == "RequestSubmitted")
+                    trace = (await client.get(f"/v1/trace/{code}")).json()
+                    got = {"trace": trace}
+                    for name, url in (("trace", trace["evidence"]), ("credit", f"/v1/evidence/credit-entry/{credit['entry']}"),
+                                      ("share", f"/v1/evidence/event/{share_event.block_number}/{share_event.block_log_index}")):
+                        answer = await client.get(url)
+                        assert answer.status_code == 200, answer.text
+                        got[f"{name}-bundle"] = answer.json()
+                    got["credit-record"] = (await client.get(f"/v1/credit/entries/{credit['entry']}")).json()
+                    return got
+
+            fetched = asyncio.run(fetch())
+        finally:
+            node.stop()
+        addressbook = json.loads(book_path.read_text())
+        genesis = json.loads(devnet.genesis_path.read_text())
+        write_vectors(out, addressbook, genesis, fetched, devnet.keys, share)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def write_vectors(out: Path, addressbook: dict[str, Any], genesis: dict[str, Any], fetched: dict[str, Any],
+                  dev_keys: dict[str, Any], share: dict[str, Any]) -> None:
+    trace, credit, shared = fetched["trace-bundle"], fetched["credit-bundle"], fetched["share-bundle"]
+    assert trace["sealerChanges"], "the trace bundle should carry the sealer change"
+    second_sealer = keys.PrivateKey(bytes.fromhex(dev_keys["admins"][0]["private_key"][2:]))
+    stranger = keys.PrivateKey(bytes.fromhex(next(m for m in dev_keys["members"] if "Red Cross" in m["name"])["private_key"][2:]))
+
+    def events_named(bundle: Bundle, name: str) -> int:
+        return next(i for i, e in enumerate(bundle["events"]) if e["event"] == name)
+
+    accepted = events_named(trace, "TransferAccepted")
+
+    def set_(path: Callable[[Bundle], dict[str, Any]], key: str, value: Callable[[Any], Any]) -> Callable[[Bundle], None]:
+        def tamper(b: Bundle) -> None:
+            target = path(b)
+            target[key] = value(target[key])
+        return tamper
+
+    ev = lambda i: (lambda b: b["events"][i])  # noqa: E731
+    proof = lambda i: (lambda b: b["events"][i]["proof"])  # noqa: E731
+    change = lambda b: b["sealerChanges"][0]  # noqa: E731
+
+    # name: (base bundle, tamper or None, trust, description)
+    cases: dict[str, tuple[Bundle, Callable[[Bundle], None] | None, Any, str]] = {
+        "valid-trace": (trace, None, "both", "A donor's trace as the gateway serves it: 11 custody events and one sealer change, pinned by the address book and the genesis document."),
+        "valid-trace-addressbook-only": (trace, None, "addressbook", "The same bundle, trusting only the genesis hash from the address book."),
+        "valid-trace-genesis-only": (trace, None, "genesis", "The same bundle, trusting only the sealer set of the genesis document."),
+        "valid-credit-entry": (credit, None, "both", "A public credit entry: an EntryIssued event whose Entry tuple holds bytes18, strings, enums and integers."),
+        "valid-share-request": (shared, None, "both", "A data-sharing request: RequestSubmitted with a ShareRequest tuple (strings, a string[]) and bytes."),
+        "valid-second-sealer": (trace, lambda b: reseal(proof(0)(b), second_sealer), "both",
+                                "Event 0's block sealed by the sealer the change admitted: valid, because the change is proven."),
+        "valid-no-seals": (trace, lambda b: b.__setitem__("consensus", "none"), "addressbook",
+                           "Read as a chain without seals (as on anvil): the genesis hash alone anchors it."),
+        "no-seals-hash-not-pinned": (trace, lambda b: b.__setitem__("consensus", "none"), "genesis",
+                                     "A chain without seals with only a sealer set pinned: nothing anchors it."),
+        "nothing-pinned": (trace, None, "none", "Nothing pinned: the bundle proves nothing to this auditor."),
+        "other-genesis": (trace, None, {"chainId": trace["chainId"], "genesisHash": "0x" + "42" * 32}, "The auditor pinned another genesis hash."),
+        "other-chain": (trace, None, {"chainId": trace["chainId"] + 1, "genesisHash": addressbook["deployment"]["blockHash"]}, "The auditor pinned another chain id."),
+        "format-version": (trace, lambda b: b.__setitem__("format", "cityledger-evidence/0"), "both", "An unknown bundle format."),
+        "no-events": (trace, lambda b: b.__setitem__("events", []), "both", "A bundle that proves no event."),
+        "receipt-proof-node-byte": (trace, set_(proof(3), "receiptProof", lambda n: [*n[:-1], _flip(n[-1])]), "both", "One byte of event 3's last receipt-trie node changed."),
+        "tx-proof-node-byte": (trace, set_(proof(3), "txProof", lambda n: [_flip(n[0]), *n[1:]]), "both", "One byte of event 3's root transaction-trie node changed."),
+        "header-byte": (trace, set_(proof(2), "header", _flip), "both", "One byte of event 2's header changed (blockHash left as it was)."),
+        "header-edited-rehashed": (trace, lambda b: edit_header_and_rehash(proof(2)(b)), "both", "Event 2's header timestamp changed and blockHash recomputed: the seal no longer covers it."),
+        "block-number": (trace, set_(proof(2), "blockNumber", lambda n: n + 1), "both", "Event 2's proof claims another block number."),
+        "log-content-arg": (trace, set_(ev(accepted), "args", lambda a: {**a, "received": 600}), "both", "The TransferAccepted event claims 600 received (the chain says 590)."),
+        "log-content-address": (trace, set_(ev(0), "address", lambda a: "0x" + "00" * 19 + "01"), "both", "Event 0 claims to come from another contract."),
+        "log-index": (trace, set_(proof(3), "logIndex", lambda _: 7), "both", "Event 3's proof points past the receipt's logs."),
+        "log-index-other-log": (trace, set_(proof(accepted), "logIndex", lambda i: i + 1 if i == 0 else i - 1), "both", "The TransferAccepted proof points at another log of the same receipt."),
+        "tx-hash": (trace, set_(proof(0), "txHash", lambda _: "0x" + "00" * 32), "both", "Event 0 claims another transaction hash."),
+        "genesis-sealers": (trace, lambda b: b["genesis"].__setitem__("sealers", ["0x" + "11" * 20]), "both", "The bundle states another genesis sealer set than its state proof proves."),
+        "genesis-state-proof-byte": (trace, set_(lambda b: b["genesis"]["sealersProof"]["account"], "accountProof", lambda n: [*n[:-1], _flip(n[-1])]), "both", "One byte of the registry's account proof changed."),
+        "seal-by-non-sealer": (trace, lambda b: reseal(proof(0)(b), stranger), "both", "Event 0's block sealed again by a member key that was never a sealer."),
+        "second-sealer-without-change": (trace, lambda b: (reseal(proof(0)(b), second_sealer), b.__setitem__("sealerChanges", [])), "both",
+                                         "Event 0 sealed by the second sealer, with the change that admitted it left out."),
+        "sealer-change-sealers": (trace, set_(change, "sealers", lambda s: [*s, "0x" + "33" * 20]), "both", "The sealer change claims a sealer its proven log does not list."),
+        "sealer-change-proof-byte": (trace, set_(lambda b: b["sealerChanges"][0]["proof"], "receiptProof", lambda n: [*n[:-1], _flip(n[-1])]), "both", "One byte of the sealer change's receipt proof changed."),
+        "sealer-change-sealed-by-newcomer": (trace, lambda b: reseal(change(b)["proof"], second_sealer), "both",
+                                             "The change's own block sealed by the sealer it admits, who was not yet in force."),
+        "indexed-flag-moved": (credit, lambda b: move_indexed_flag(b["events"][0]), "both",
+                               "The credit event's ABI moves an indexed flag: same signature, but a topic now decodes as bytes18 with non-zero padding."),
+        "credit-entry-tuple-field": (credit, set_(ev(0), "args", lambda a: {**a, "entry": {**a["entry"], "amount": a["entry"]["amount"] + 1}}), "both",
+                                     "The credit entry tuple claims another amount."),
+        "share-request-fields": (shared, set_(ev(0), "args", lambda a: {**a, "request": {**a["request"], "fields": [*a["request"]["fields"][:-1], "passport"]}}), "both",
+                                 "The share request claims another field in its string[] (inside the ShareRequest tuple)."),
+    }
+
+    out.mkdir(parents=True, exist_ok=True)
+    for child in out.iterdir():
+        if child.is_dir():
+            shutil.rmtree(child)
+    (out / "addressbook.json").write_text(json.dumps(addressbook, indent=2) + "\n")
+    (out / "genesis.json").write_text(json.dumps(genesis, indent=2) + "\n")
+    records = out / "records"
+    records.mkdir()
+    (records / "trace.json").write_text(json.dumps(fetched["trace"], indent=1) + "\n")
+    (records / "credit-entry.json").write_text(json.dumps(fetched["credit-record"], indent=1) + "\n")
+    for name, (base, tamper, trust, description) in cases.items():
+        bundle = copy.deepcopy(base)
+        if tamper is not None:
+            tamper(bundle)
+        report = verify_bundle(bundle, trust_of(trust, addressbook, genesis))
+        failing = sorted({f.check for f in report.failures})
+        valid = name.startswith("valid")
+        if valid != report.ok or (not valid and not failing):
+            raise SystemExit(f"make-bundle-vectors: {name}: audit says ok={report.ok} {failing}; not what the vector means")
+        folder = out / name
+        folder.mkdir()
+        (folder / "bundle.json").write_text(json.dumps(bundle, separators=(",", ":")) + "\n")
+        (folder / "expected.json").write_text(json.dumps(
+            {"description": description, "trust": trust, "ok": report.ok, "failing": failing}, indent=2) + "\n")
+        print(f"{name:36} ok={report.ok!s:5} failing={failing}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, default=ROOT / "tests" / "vectors" / "bundles")
+    args = parser.parse_args(argv)
+    build(args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
