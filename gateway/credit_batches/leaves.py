@@ -34,13 +34,14 @@ _keccak(b"")  # eth-hash binds its backend on the first call; then ``hasher`` is
 keccak256: Callable[[bytes | bytearray | memoryview], bytes] = getattr(_keccak, "hasher")
 
 #: ``abi.encode`` of a BatchLeaf, in contract order: issuer and category (one 64-byte prefix per
-#: batch), index, isPublic, uscc (bytes18, 14 bytes of padding), severity (uint8), effective and
+#: batch), index (uint256, as 32 bytes), isPublic, uscc (bytes18, 14 bytes of padding), severity (uint8), effective and
 #: expiry dates (uint64), amount (uint256, as 32 bytes), summaryHash, evidenceCidHash, then
 #: subjectTag and commitment (64 bytes).
-_LEAF = struct.Struct(">64s24xQ32s18s14x31xB24xQ24xQ32s32s32s64s")
+_LEAF = struct.Struct(">64s32s32s18s14x31xB24xQ24xQ32s32s32s64s")
 assert _LEAF.size == 416
 _TRUE = (1).to_bytes(32, "big")
 _FALSE = ZERO32
+_ZERO64 = bytes(64)
 
 RESTRICTED_ENTRY_TYPE = (
     "RestrictedCreditEntry(bytes32 subjectTag,uint8 category,uint8 severity,uint64 effectiveDate,"
@@ -116,19 +117,20 @@ class LeafEncoder:
     def encode(self, index: int, is_public: bool, uscc: bytes, severity: int, effective: int, expiry: int,
                amount: int, summary_hash: bytes, evidence_cid_hash: bytes, subject_tag: bytes,
                commitment: bytes) -> bytes:
-        return _LEAF.pack(self._prefix, index, _TRUE if is_public else _FALSE, uscc, severity, effective, expiry,
-                          amount.to_bytes(32, "big"), summary_hash, evidence_cid_hash, subject_tag + commitment)
+        return _LEAF.pack(self._prefix, index.to_bytes(32, "big"), _TRUE if is_public else _FALSE, uscc, severity,
+                          effective, expiry, amount.to_bytes(32, "big"), summary_hash, evidence_cid_hash,
+                          subject_tag + commitment)
 
     def public_hash(self, index: int, uscc: bytes, severity: int, effective: int, expiry: int, amount: int,
                     summary_hash: bytes, evidence_cid_hash: bytes) -> bytes:
         """The leaf hash of a public entry (the hot path of building and indexing a batch)."""
-        return keccak256(keccak256(_LEAF.pack(self._prefix, index, _TRUE, uscc, severity, effective, expiry,
-                                              amount.to_bytes(32, "big"), summary_hash, evidence_cid_hash,
-                                              bytes(64))))
+        return keccak256(keccak256(_LEAF.pack(self._prefix, index.to_bytes(32, "big"), _TRUE, uscc, severity,
+                                              effective, expiry, amount.to_bytes(32, "big"), summary_hash,
+                                              evidence_cid_hash, _ZERO64)))
 
     def restricted_hash(self, index: int, subject_tag: bytes, commitment: bytes) -> bytes:
-        return keccak256(keccak256(_LEAF.pack(self._prefix, index, _FALSE, ZERO18, 0, 0, 0, ZERO32, ZERO32, ZERO32,
-                                              subject_tag + commitment)))
+        return keccak256(keccak256(_LEAF.pack(self._prefix, index.to_bytes(32, "big"), _FALSE, ZERO18, 0, 0, 0,
+                                              ZERO32, ZERO32, ZERO32, subject_tag + commitment)))
 
 
 def subject_tag(uscc: bytes, subject_salt: bytes) -> bytes:
