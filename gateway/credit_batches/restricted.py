@@ -14,14 +14,14 @@ for an entry on chain or about to be, or inside a batch upload); the gateway rec
 and refuses content that does not produce them (or, for an entry already on chain, whose
 commitment, category or issuer differ), then stores it **encrypted** to the gateway's own age key.
 
-Storage: files under ``DATA_DIR/restricted/`` — not the SQL index, which is a cache of the chain that
+Storage: under ``DATA_DIR/restricted/`` — not in the SQL index, which is a cache of the chain that
 ``reindex`` drops and rebuilds, while this content exists nowhere on chain:
 
 * ``gateway.key`` — the gateway's age X25519 identity (created on first start, mode 0600);
-* ``entries/<commitment>.age`` — one entry's content as JSON, age-encrypted to that key;
-* ``subjects/<tag>`` — the commitments of entries about one enterprise, one per line, where
-  ``tag = HMAC-SHA-256(k, uscc)`` with ``k`` derived from the gateway key, so the directory does not
-  name the enterprises that have restricted entries.
+* ``store.sqlite`` — one row per entry: ``commitment``, ``subject`` = HMAC-SHA-256(k, uscc) with
+  ``k`` derived from the gateway key (so the file does not name the enterprises that have
+  restricted entries), the issuer member, and the content as JSON age-encrypted to the gateway key.
+  A batch upload's restricted rows are written in one transaction.
 
 Who may read (``GET /v1/credit/{uscc}/restricted``, signed in): the member that issued the entry,
 and Active members of kind Regulator, Auditor or Admin (regulators act on each other's records,
@@ -33,7 +33,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
+import sqlite3
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,7 +43,6 @@ from gateway.credit_batches.leaves import UINT64_MAX, UINT256_MAX, ZERO32, kecca
 from gateway.credit_batches.usccfast import uscc_valid
 from gateway.errors import GatewayError
 from gateway.payloads.encryption import KeyPair, generate_key_pair, read_key_file, write_key_file
-from gateway.payloads.files import atomic_output
 
 #: Member kinds (besides the issuer) that may open restricted entries.
 READER_KINDS = frozenset({"regulator", "auditor", "admin"})
@@ -146,8 +145,7 @@ class RestrictedStore:
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        (root / "entries").mkdir(parents=True, exist_ok=True)
-        (root / "subjects").mkdir(parents=True, exist_ok=True)
+        root.mkdir(parents=True, exist_ok=True)
         key_file = root / "gateway.key"
         if not key_file.exists():
             try:
@@ -158,52 +156,64 @@ class RestrictedStore:
         self._subject_key = hmac.new(hashlib.sha256(self.keys.identity.encode()).digest(),
                                      b"cityledger restricted subjects", hashlib.sha256).digest()
         self._lock = threading.Lock()
+        self._db = sqlite3.connect(root / "store.sqlite", check_same_thread=False, timeout=30,
+                                   isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("CREATE TABLE IF NOT EXISTS restricted_content (commitment TEXT PRIMARY KEY, "
+                         "subject TEXT NOT NULL, issuer_member_id INTEGER NOT NULL, sealed BLOB NOT NULL)")
+        self._db.execute("CREATE INDEX IF NOT EXISTS restricted_subject ON restricted_content (subject)")
 
     def subject_tag(self, uscc: str) -> str:
         return hmac.new(self._subject_key, uscc.encode("ascii"), hashlib.sha256).hexdigest()
 
-    def _entry_path(self, commitment: bytes) -> Path:
-        return self.root / "entries" / f"0x{commitment.hex()}.age"
-
-    def has(self, commitment: bytes) -> bool:
-        return self._entry_path(commitment).exists()
-
     def put(self, content: RestrictedContent, issuer_member_id: int) -> tuple[bytes, bytes]:
         """Store ``content`` (as issued by member ``issuer_member_id``); returns its hashes."""
+        return self.put_many([content], issuer_member_id)[0]
+
+    def put_many(self, contents: list[RestrictedContent], issuer_member_id: int) -> list[tuple[bytes, bytes]]:
+        """Store several contents in one transaction; returns their ``(subjectTag, commitment)``."""
         import pyrage
         from pyrage import x25519
 
-        tag, commitment = content.hashes()
-        doc = {**content.to_json(), "issuerMemberId": issuer_member_id, "subjectTag": "0x" + tag.hex(),
-               "commitment": "0x" + commitment.hex()}
         recipient = x25519.Recipient.from_str(self.keys.recipient)
-        sealed = pyrage.encrypt(json.dumps(doc, ensure_ascii=False).encode("utf-8"), [recipient])
-        path = self._entry_path(commitment)
-        with atomic_output(path) as temp:
-            temp.write_bytes(sealed)
-        subject = self.root / "subjects" / self.subject_tag(content.uscc)
-        line = f"0x{commitment.hex()}\n"
+        rows = []
+        out = []
+        for content in contents:
+            tag, commitment = content.hashes()
+            doc = {**content.to_json(), "issuerMemberId": issuer_member_id, "subjectTag": "0x" + tag.hex(),
+                   "commitment": "0x" + commitment.hex()}
+            sealed = pyrage.encrypt(json.dumps(doc, ensure_ascii=False).encode("utf-8"), [recipient])
+            rows.append(("0x" + commitment.hex(), self.subject_tag(content.uscc), issuer_member_id, sealed))
+            out.append((tag, commitment))
         with self._lock:
-            known = subject.read_text() if subject.exists() else ""
-            if line not in known:
-                with open(subject, "a") as out:
-                    out.write(line)
-                    out.flush()
-                    os.fsync(out.fileno())
-        return tag, commitment
+            self._db.execute("BEGIN")
+            try:
+                self._db.executemany("INSERT OR REPLACE INTO restricted_content VALUES (?, ?, ?, ?)", rows)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        return out
 
     def commitments_of(self, uscc: str) -> list[str]:
-        subject = self.root / "subjects" / self.subject_tag(uscc)
-        return subject.read_text().split() if subject.exists() else []
+        with self._lock:
+            rows = self._db.execute("SELECT commitment FROM restricted_content WHERE subject = ? ORDER BY rowid",
+                                    (self.subject_tag(uscc),)).fetchall()
+        return [str(r[0]) for r in rows]
 
     def get(self, commitment: bytes) -> dict[str, Any] | None:
         """The stored document of ``commitment`` (decrypted), or None."""
         import pyrage
         from pyrage import x25519
 
-        path = self._entry_path(commitment)
-        if not path.exists():
+        with self._lock:
+            row = self._db.execute("SELECT sealed FROM restricted_content WHERE commitment = ?",
+                                   ("0x" + commitment.hex(),)).fetchone()
+        if row is None:
             return None
         identity = x25519.Identity.from_str(self.keys.identity)
-        doc: dict[str, Any] = json.loads(pyrage.decrypt(path.read_bytes(), [identity]))
+        doc: dict[str, Any] = json.loads(pyrage.decrypt(bytes(row[0]), [identity]))
         return doc
+
+    def close(self) -> None:
+        self._db.close()

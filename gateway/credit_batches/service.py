@@ -27,6 +27,7 @@ class CreditBatches:
 
     def close(self) -> None:
         self.store.close()
+        self.restricted.close()
 
 
 def attach(services: Any) -> CreditBatches:

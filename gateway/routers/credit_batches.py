@@ -103,10 +103,9 @@ async def upload_batch(request: Request, category: str, caller: CurrentMember, s
         def store() -> str:
             with open(out, "rb") as f:
                 cid = str(batches.store.put(f))
-            for row in built.restricted:
-                batches.restricted.put(RestrictedContent(
-                    row.uscc, row.subject_salt, value, row.severity, row.effective_date, row.expiry_date, row.amount,
-                    row.summary, row.evidence_cid, row.salt), caller.member_id)
+            batches.restricted.put_many([RestrictedContent(
+                row.uscc, row.subject_salt, value, row.severity, row.effective_date, row.expiry_date, row.amount,
+                row.summary, row.evidence_cid, row.salt) for row in built.restricted], caller.member_id)
             return cid
 
         cid = await asyncio.to_thread(store)
