@@ -18,15 +18,26 @@ from sqlalchemy import text
 from audit.bundle import Trust, verify_bundle
 from conftest import DevNet, NodeProcess
 from gateway.credit_batches.leaves import BatchLeaf, keccak256
+from gateway.credit_batches.restricted import RestrictedContent
 from gateway.credit_batches.tree import process_path
 from gateway.proofs import ReceiptProof, verify_receipt_proof
 from gateway.settings import Settings
 from gateway_flows import authorise_regulator
 from gateway_harness import ChainActor, actor, gateway_client, run, wait_indexed
 
+SCHEMAS = Path(__file__).resolve().parents[3] / "gateway" / "schemas"
+
+
+def validate(doc: dict[str, Any], schema_name: str) -> None:
+    import jsonschema
+    from referencing import Registry, Resource
+
+    proof = json.loads((SCHEMAS / "proof.schema.json").read_text())
+    registry = Registry().with_resource(proof["$id"], Resource.from_contents(proof))
+    jsonschema.Draft202012Validator(json.loads((SCHEMAS / schema_name).read_text()), registry=registry).validate(doc)
+
 HEADER = "uscc,severity,effective_date,expiry_date,amount,summary,evidence_cid,visibility\n"
 SUBJECT = "91350100M000100Y43"
-OTHER = "913301007000000007"  # replaced below by a valid code built from the same stem
 TEST_MEMBER = "X-CityLedger-Test-Member"
 
 
@@ -174,6 +185,8 @@ def test_batches_upload_anchor_index_and_serve_with_proofs(chain: NodeProcess, a
             # The evidence bundle verifies with the audit package's own code; a changed leaf field fails.
             bundle = (await client.get(f"/v1/evidence/credit-batch-entry/{batch_id}/57")).json()
             genesis_hash = bytes.fromhex(json.loads(addressbook.read_text())["deployment"]["blockHash"][2:])
+            validate(bundle, "evidence.schema.json")
+            validate(target["proof"], "proof.schema.json")
             report = verify_bundle(bundle, Trust(chain_id=devnet.chain_id, genesis_hash=genesis_hash))
             assert report.ok, report.failures
             assert {r.check for r in report.results} >= {"batch-path"}
@@ -191,6 +204,27 @@ def test_batches_upload_anchor_index_and_serve_with_proofs(chain: NodeProcess, a
             assert (await client.get(f"/v1/credit/{SUBJECT}/restricted",
                                      headers={TEST_MEMBER: department.address})).status_code == 403
             assert (await client.get(f"/v1/credit/{SUBJECT}/restricted")).status_code == 401
+
+            # An on-chain restricted entry: its issuer hands over the content, checked against the chain.
+            content = {"uscc": SUBJECT, "subjectSalt": "0x" + "11" * 32, "category": 1, "severity": 2,
+                       "effectiveDate": 1_700_000_000, "expiryDate": 0, "amount": "500", "summary": "限制公开的处罚",
+                       "evidenceCid": "bafkrestricted", "salt": "0x" + "22" * 32}
+            tag, commitment = RestrictedContent.from_json(content).hashes()
+            issued = regulator.send("Credit", "issueRestricted", 1, tag, commitment)
+            entry_id = regulator.event_args(issued, "EntryIssued")["entryId"]
+            await wait_indexed(app, int(issued["blockNumber"], 16))
+            as_issuer = {TEST_MEMBER: regulator.address}
+            wrong = await client.post("/v1/credit/restricted", json={**content, "amount": "501", "entryId": entry_id},
+                                      headers=as_issuer)
+            assert wrong.status_code == 422 and wrong.json()["field"] == "commitment"
+            assert (await client.post("/v1/credit/restricted", json=content,
+                                      headers={TEST_MEMBER: department.address})).status_code == 403
+            handed = await client.post("/v1/credit/restricted", json={**content, "entryId": entry_id}, headers=as_issuer)
+            assert handed.status_code == 201 and handed.json()["onChain"] == [{"entryId": entry_id}]
+            opened = (await client.get(f"/v1/credit/{SUBJECT}/restricted", headers={TEST_MEMBER: auditor.address})).json()
+            assert [(e["source"], e["id"]) for e in opened["entries"]] == [("chain", entry_id)]
+            assert opened["entries"][0]["commitmentCheck"]["matches"] is True and opened["verified"] is True
+            assert opened["entries"][0]["content"]["summary"] == "限制公开的处罚"
 
             # A tampered tile is caught by the gateway's own check and not served as verified.
             with app.state.services.engine.begin() as conn:
