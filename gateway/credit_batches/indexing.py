@@ -6,7 +6,8 @@ The block indexer records each ``BatchAnchored`` as a ``credit_batch`` row in st
 takes pending batches one at a time:
 
 1. **Check** (nothing written yet): stream the file named by ``batchFileCid`` from the payload store
-   (every block verified against its CID), parse and hash each line, rebuild the tree, and compare
+   (every block verified against its CID) to a spool file, parse and hash each line (on every core
+   for a large file, ``gateway.credit_batches.parallel``), rebuild the tree, and compare
    with the anchor: the root must equal ``merkleRoot``, the file must hold exactly ``entryCount``
    lines, line ``i`` must carry index ``i``, the anchoring issuer and the batch's category and be
    a well-formed leaf (``contracts/README.md``, "Batch tree: positional"). A failure marks the batch
@@ -35,7 +36,7 @@ from sqlmodel import Session
 
 from gateway import db
 from gateway.credit_batches import tables
-from gateway.credit_batches.batchfile import LineInvalid, LineParser
+from gateway.credit_batches.parallel import hash_batch_file
 from gateway.credit_batches.tree import TILE_WIDTH, build, tiles
 from gateway.errors import (BlockCorrupted, BlockMissing, InvalidCid, MalformedBlock, PayloadError,
                             PayloadNotFound, StoreUnavailable)
@@ -171,71 +172,49 @@ class BatchWorker:
         return state
 
     def check(self, batch: CreditBatch) -> Checked:
-        """Pass 1: read, parse and hash the whole file, rebuild the root, compare with the anchor."""
-        parser = LineParser(batch.issuer_member_id, value_of("Credit.Category", batch.category))
+        """Pass 1: fetch the file (every block verified), then parse and hash every line (on every
+        core for a large file), rebuild the root and compare everything with the anchor."""
         expected = batch.entry_count
-        hashes = bytearray()
-        usccs = bytearray()
-        commitments: list[tuple[str, int]] = []
-        offsets = [0]
         self.spool_dir.mkdir(parents=True, exist_ok=True)
         spool = self.spool_dir / f"batch-{batch.id}-{os.getpid()}.jsonl"
-        index = 0
-        written = 0
-        rest = b""
-        zero18 = bytes(18)
+        lines = 0
+        size = 0
+        last = b"\n"
         try:
             with open(spool, "wb") as out:
                 try:
-                    chunks = self.store.stream(batch.batch_file_cid)
-                    for chunk in chunks:
+                    for chunk in self.store.stream(batch.batch_file_cid):
+                        if not chunk:
+                            continue
                         out.write(chunk)
-                        data = rest + chunk if rest else chunk
-                        start = 0
-                        while True:
-                            end = data.find(b"\n", start)
-                            if end < 0:
-                                break
-                            if index >= expected:
-                                raise _Mismatch(f"the file holds more than entryCount = {expected} lines")
-                            line = data[start:end]
-                            try:
-                                leaf, doc = parser.leaf_hash(line, index)
-                            except LineInvalid as exc:
-                                raise _Mismatch(f"entry {index} (line {index + 1}): {exc}") from None
-                            hashes += leaf
-                            if doc["isPublic"] is True:
-                                usccs += str(doc["uscc"]).encode("ascii")
-                            else:
-                                usccs += zero18
-                                commitments.append((str(doc["commitment"]), index))
-                            index += 1
-                            if index % TILE_WIDTH == 0:
-                                offsets.append(_offset(written, rest, end))
-                            start = end + 1
-                        written += len(chunk)
-                        rest = data[start:]
+                        lines += chunk.count(b"\n")
+                        size += len(chunk)
+                        last = chunk[-1:]
+                        if lines > expected:
+                            raise _Mismatch(f"the file holds more than entryCount = {expected} lines")
                 except (PayloadNotFound, BlockMissing, StoreUnavailable, InvalidCid, BlockCorrupted) as exc:
                     raise _Unavailable(f"the batch file {batch.batch_file_cid} cannot be read here: {exc}") from None
                 except MalformedBlock as exc:
                     raise _Mismatch(f"batchFileCid {batch.batch_file_cid} does not name a file: {exc}") from None
                 except PayloadError as exc:
                     raise _Unavailable(f"the batch file {batch.batch_file_cid} cannot be read: {exc}") from None
-            if rest:
-                raise _Mismatch(f"entry {index} (line {index + 1}) does not end with a newline")
-            if index != expected:
-                raise _Mismatch(f"the file holds {index} lines, entryCount is {expected}")
-            root, rows = build(hashes)
-            anchored = bytes.fromhex(batch.merkle_root[2:])
-            if root != anchored:
+            if last != b"\n":
+                raise _Mismatch(f"entry {lines} (line {lines + 1}) does not end with a newline")
+            if lines != expected:
+                raise _Mismatch(f"the file holds {lines} lines, entryCount is {expected}")
+            found = hash_batch_file(spool, expected, batch.issuer_member_id,
+                                    value_of("Credit.Category", batch.category))
+            if found.error is not None:
+                index, reason = found.error
+                raise _Mismatch(f"entry {index} (line {index + 1}): {reason}")
+            root, rows = build(found.hashes)
+            if root != bytes.fromhex(batch.merkle_root[2:]):
                 raise _Mismatch(f"the tree rebuilt from the batch file has root 0x{root.hex()}, the anchored "
                                 f"merkleRoot is {batch.merkle_root}")
         except BaseException:
             spool.unlink(missing_ok=True)
             raise
-        if len(offsets) == 1 or offsets[-1] != written:
-            offsets.append(written)
-        return Checked(index, rows, usccs, commitments, spool, offsets)
+        return Checked(expected, rows, bytearray(found.usccs), found.commitments, spool, found.offsets + [size])
 
     def write(self, batch_id: int, checked: Checked) -> None:
         """Pass 2: write tiles, lines and the USCC index in chunks; resume after the last chunk a
@@ -276,8 +255,3 @@ class BatchWorker:
             conn.execute(text("UPDATE credit_batch SET state = 'indexed', problem = '' WHERE id = :id"), {"id": batch_id})
             conn.execute(text("DELETE FROM indexer_state WHERE key = :key"), {"key": key})
 
-
-def _offset(written: int, rest: bytes, end: int) -> int:
-    """File offset just after the newline at ``end`` of the buffer ``rest + chunk`` (``written`` is
-    the file offset where the current chunk starts)."""
-    return written - len(rest) + end + 1

@@ -26,8 +26,10 @@ from __future__ import annotations
 
 import csv
 import datetime
+import io
 import json
 import secrets
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -181,27 +183,32 @@ def _uscc(text: Any) -> str:
         raise _RowInvalid("uscc", exc.reason, exc.position) from None
 
 
-def _rows_csv(stream: IO[str]) -> Iterator[tuple[int, dict[str, Any] | list[str] | None, str | None]]:
-    """``(line, row, problem)``: the header's problem ends the file."""
-    reader = csv.reader(stream, strict=True)
+def _header(path: Path) -> tuple[list[str], int]:
+    """The CSV header's column names and where the records start (raises :class:`BatchRejected`)."""
+    with open(path, "rb") as f:
+        first = f.readline()
     try:
-        header = next(reader)
-    except StopIteration:
-        return
-    except csv.Error as exc:
-        yield 1, None, f"the header is not CSV: {exc}"
-        return
+        header = next(csv.reader([first.decode("utf-8")], strict=True), [])
+    except (csv.Error, UnicodeDecodeError) as exc:
+        raise BatchRejected(1, [{"line": 1, "reason": f"the header is not CSV: {exc}"}]) from None
     names = [h.strip().lower() for h in header]
     unknown = [n for n in names if n not in REQUIRED and n not in OPTIONAL]
     missing = [n for n in REQUIRED if n not in names]
+    if not names:
+        raise BatchRejected(1, [{"line": 1, "reason": "the file holds no entries"}])
     if unknown or missing or len(set(names)) != len(names):
-        yield 1, None, ("header: " + "; ".join(filter(None, [
+        raise BatchRejected(1, [{"line": 1, "reason": "header: " + "; ".join(filter(None, [
             f"missing column(s) {', '.join(missing)}" if missing else "",
             f"unknown column(s) {', '.join(unknown)}" if unknown else "",
-            "a column is named twice" if len(set(names)) != len(names) else ""])))
-        return
-    yield 1, names, None
-    line = reader.line_num + 1
+            "a column is named twice" if len(set(names)) != len(names) else ""]))}])
+    return names, len(first)
+
+
+def _rows_csv(stream: IO[str], first_line: int) -> Iterator[tuple[int, list[str] | dict[str, Any] | None, str | None]]:
+    """``(line, row, problem)`` of the records in ``stream`` (which starts at ``first_line``)."""
+    reader = csv.reader(stream, strict=True)
+    offset = first_line - 1
+    line = first_line
     while True:
         try:
             row = next(reader)
@@ -209,16 +216,16 @@ def _rows_csv(stream: IO[str]) -> Iterator[tuple[int, dict[str, Any] | list[str]
             return
         except csv.Error as exc:
             yield line, None, f"not CSV: {exc}"
-            line = reader.line_num + 1
+            line = offset + reader.line_num + 1
             continue
         if row:
             yield line, row, None
-        line = reader.line_num + 1
+        line = offset + reader.line_num + 1
 
 
-def _rows_jsonl(stream: IO[str]) -> Iterator[tuple[int, dict[str, Any] | list[str] | None, str | None]]:
+def _rows_jsonl(stream: IO[str], first_line: int) -> Iterator[tuple[int, list[str] | dict[str, Any] | None, str | None]]:
     allowed = set(REQUIRED) | set(OPTIONAL)
-    for number, text in enumerate(stream, start=1):
+    for number, text in enumerate(stream, start=first_line):
         if not text.strip():
             continue
         try:
@@ -238,95 +245,143 @@ def _rows_jsonl(stream: IO[str]) -> Iterator[tuple[int, dict[str, Any] | list[st
         yield number, doc, None
 
 
-def build_batch(source: Path, kind: str, issuer_member_id: int, category: int, out: Path, *,
-                max_entries: int) -> BuiltBatch:
-    """Validate the upload at ``source`` (``kind`` ``"csv"`` or ``"jsonl"``), write the canonical
-    batch file to ``out`` and return its root. Raises :class:`BatchRejected` naming every rejected
-    row (the first :data:`MAX_LISTED` of them) when any row is rejected."""
+@dataclass
+class RangeResult:
+    """What one range of an upload gave: leaf hashes, problems, restricted rows, entries."""
+
+    hashes: bytes
+    problems: int
+    listed: list[dict[str, Any]]
+    restricted: list[RestrictedRow]
+    count: int
+
+
+def build_range(source: Path, kind: str, start: int, end: int, first_index: int, first_line: int,
+                names: list[str] | None, issuer_member_id: int, category: int, out: Path,
+                max_entries: int) -> RangeResult:
+    """Validate and hash the records in bytes ``start .. end`` of ``source`` (the first with index
+    ``first_index``, on line ``first_line``), writing their canonical lines to ``out``."""
     problems = _Problems()
     encoder = LeafEncoder(issuer_member_id, category)
     hashes = bytearray()
     restricted: list[RestrictedRow] = []
     k = keccak256
-    index = 0
-    with open(source, encoding="utf-8", newline="", errors="strict") as raw, open(out, "w", encoding="utf-8",
-                                                                                  newline="\n") as sink:
-        write = sink.write
-        rows = _rows_csv(raw) if kind == "csv" else _rows_jsonl(raw)
-        names: list[str] | None = None
+    index = first_index
+    with open(source, "rb") as raw_bytes:
+        raw_bytes.seek(start)
         try:
-            for line, row, problem in rows:
-                if problem is not None:
-                    problems.add(line, problem)
-                    if line == 1 and kind == "csv":
-                        break
-                    continue
-                if names is None and kind == "csv":
-                    assert isinstance(row, list)
-                    names = row
-                    continue
-                if index >= max_entries:
-                    problems.add(line, f"more than {max_entries:,} entries (this gateway's limit per batch)")
-                    break
-                try:
-                    if isinstance(row, list):
-                        assert names is not None
-                        if len(row) != len(names):
-                            raise _RowInvalid("", f"has {len(row)} fields, the header has {len(names)}")
-                        doc: dict[str, Any] = dict(zip(names, row))
-                    else:
-                        assert isinstance(row, dict)
-                        doc = row
-                    uscc = _uscc(doc["uscc"])
-                    severity = _int(doc["severity"], "severity", 255)
-                    effective = _date(doc["effective_date"], "effective_date")
-                    expiry_text = doc.get("expiry_date")
-                    expiry = 0 if expiry_text in (None, "") else _date(expiry_text, "expiry_date")
-                    if expiry and expiry <= effective:
-                        raise _RowInvalid("expiry_date", f"expiry {expiry} is not after the effective date {effective}")
-                    amount = _int(doc["amount"], "amount", UINT256_MAX)
-                    summary = doc["summary"]
-                    if not isinstance(summary, str):
-                        raise _RowInvalid("summary", "must be text")
-                    evidence = doc["evidence_cid"] or ""
-                    if not isinstance(evidence, str) or len(evidence) > 128 or not _CID_CHARS.issuperset(evidence):
-                        raise _RowInvalid("evidence_cid", "must be a CID (letters and digits, at most 128) or empty")
-                    visibility = str(doc["visibility"]).strip().lower()
-                    if visibility == "public":
-                        if doc.get("subject_salt") or doc.get("salt"):
-                            raise _RowInvalid("salt", "salts belong to restricted rows only")
-                        if problems.count == 0:
-                            hashes += encoder.public_hash(index, uscc.encode("ascii"), severity, effective, expiry,
-                                                          amount, k(summary.encode("utf-8")),
-                                                          k(evidence.encode("utf-8")))
-                            write(public_line(index, issuer_member_id, category, uscc, severity, effective, expiry,
-                                              amount, summary, evidence))
-                    elif visibility == "restricted":
-                        subject_salt = _salt(doc.get("subject_salt"), "subject_salt") or secrets.token_bytes(32)
-                        salt = _salt(doc.get("salt"), "salt") or secrets.token_bytes(32)
-                        if problems.count == 0:
-                            tag, commitment = restricted_commitment(
-                                uscc.encode("ascii"), subject_salt, category, severity, effective, expiry, amount,
-                                k(summary.encode("utf-8")), k(evidence.encode("utf-8")), salt)
-                            restricted.append(RestrictedRow(index, uscc, subject_salt, severity, effective, expiry,
-                                                            amount, summary, evidence, salt, tag, commitment))
-                            hashes += encoder.restricted_hash(index, tag, commitment)
-                            write(restricted_line(index, issuer_member_id, category, tag, commitment))
-                    else:
-                        raise _RowInvalid("visibility", f"{visibility!r:.20} is neither public nor restricted")
-                except _RowInvalid as exc:
-                    problems.add(line, (f"{exc.column}: " if exc.column else "") + exc.reason,
-                                 exc.column or None, exc.position)
-                index += 1
+            text = raw_bytes.read(end - start).decode("utf-8", errors="strict")
         except UnicodeDecodeError as exc:
-            problems.add(0, f"the file is not UTF-8 text: {exc}")
-    if problems.count == 0 and index == 0:
-        problems.add(1, "the file holds no entries")
-    if problems.count:
-        out.unlink(missing_ok=True)
-        raise BatchRejected(problems.count, problems.listed)
-    root, _tiles = build(hashes)
-    return BuiltBatch(index, tree_depth(index), root, out, restricted)
+            problems.add(first_line, f"the file is not UTF-8 text: {exc}")
+            return RangeResult(b"", problems.count, problems.listed, [], 0)
+    stream = io.StringIO(text, newline="")
+    with open(out, "w", encoding="utf-8", newline="\n") as sink:
+        write = sink.write
+        rows = _rows_csv(stream, first_line) if kind == "csv" else _rows_jsonl(stream, first_line)
+        for line, row, problem in rows:
+            if problem is not None:
+                problems.add(line, problem)
+                index += 1
+                continue
+            if index >= max_entries:
+                problems.add(line, f"more than {max_entries:,} entries (this gateway's limit per batch)")
+                break
+            try:
+                if isinstance(row, list):
+                    assert names is not None
+                    if len(row) != len(names):
+                        raise _RowInvalid("", f"has {len(row)} fields, the header has {len(names)}")
+                    doc: dict[str, Any] = dict(zip(names, row))
+                else:
+                    assert isinstance(row, dict)
+                    doc = row
+                uscc = _uscc(doc["uscc"])
+                severity = _int(doc["severity"], "severity", 255)
+                effective = _date(doc["effective_date"], "effective_date")
+                expiry_text = doc.get("expiry_date")
+                expiry = 0 if expiry_text in (None, "") else _date(expiry_text, "expiry_date")
+                if expiry and expiry <= effective:
+                    raise _RowInvalid("expiry_date", f"expiry {expiry} is not after the effective date {effective}")
+                amount = _int(doc["amount"], "amount", UINT256_MAX)
+                summary = doc["summary"]
+                if not isinstance(summary, str):
+                    raise _RowInvalid("summary", "must be text")
+                evidence = doc["evidence_cid"] or ""
+                if not isinstance(evidence, str) or len(evidence) > 128 or not _CID_CHARS.issuperset(evidence):
+                    raise _RowInvalid("evidence_cid", "must be a CID (letters and digits, at most 128) or empty")
+                visibility = str(doc["visibility"]).strip().lower()
+                if visibility == "public":
+                    if doc.get("subject_salt") or doc.get("salt"):
+                        raise _RowInvalid("salt", "salts belong to restricted rows only")
+                    if problems.count == 0:
+                        hashes += encoder.public_hash(index, uscc.encode("ascii"), severity, effective, expiry,
+                                                      amount, k(summary.encode("utf-8")),
+                                                      k(evidence.encode("utf-8")))
+                        write(public_line(index, issuer_member_id, category, uscc, severity, effective, expiry,
+                                          amount, summary, evidence))
+                elif visibility == "restricted":
+                    subject_salt = _salt(doc.get("subject_salt"), "subject_salt") or secrets.token_bytes(32)
+                    salt = _salt(doc.get("salt"), "salt") or secrets.token_bytes(32)
+                    if problems.count == 0:
+                        tag, commitment = restricted_commitment(
+                            uscc.encode("ascii"), subject_salt, category, severity, effective, expiry, amount,
+                            k(summary.encode("utf-8")), k(evidence.encode("utf-8")), salt)
+                        restricted.append(RestrictedRow(index, uscc, subject_salt, severity, effective, expiry,
+                                                        amount, summary, evidence, salt, tag, commitment))
+                        hashes += encoder.restricted_hash(index, tag, commitment)
+                        write(restricted_line(index, issuer_member_id, category, tag, commitment))
+                else:
+                    raise _RowInvalid("visibility", f"{visibility!r:.20} is neither public nor restricted")
+            except _RowInvalid as exc:
+                problems.add(line, (f"{exc.column}: " if exc.column else "") + exc.reason,
+                             exc.column or None, exc.position)
+            index += 1
+    return RangeResult(bytes(hashes), problems.count, problems.listed, restricted, index - first_index)
+
+
+def build_batch(source: Path, kind: str, issuer_member_id: int, category: int, out: Path, *,
+                max_entries: int) -> BuiltBatch:
+    """Validate the upload at ``source`` (``kind`` ``"csv"`` or ``"jsonl"``), write the canonical
+    batch file to ``out`` and return its root. Raises :class:`BatchRejected` naming every rejected
+    row (the first :data:`MAX_LISTED` of them) when any row is rejected. Large files are processed
+    on every core (:mod:`gateway.credit_batches.parallel`), with the same result."""
+    from gateway.credit_batches import parallel
+
+    names, data_start = _header(source) if kind == "csv" else (None, 0)
+    first_line = 2 if kind == "csv" else 1
+    plan = None
+    if source.stat().st_size >= parallel.PARALLEL_MIN_BYTES and parallel.workers() > 1:
+        plan = parallel.plan_upload(source, kind, data_start)
+    if plan is None:
+        plan = [(data_start, source.stat().st_size, 0, first_line)]
+    parts = [out.with_name(f"{out.name}.part{k}") for k in range(len(plan))]
+    try:
+        if len(plan) == 1:
+            a, b, first, line = plan[0]
+            results = [build_range(source, kind, a, b, first, line, names, issuer_member_id, category, parts[0],
+                                   max_entries)]
+        else:
+            futures = [parallel.pool().submit(parallel.build_segment, str(source), kind, a, b, first, line, names,
+                                              issuer_member_id, category, str(part), max_entries)
+                       for (a, b, first, line), part in zip(plan, parts)]
+            results = [f.result() for f in futures]
+        problems = sum(r.problems for r in results)
+        count = sum(r.count for r in results)
+        if problems == 0 and count == 0:
+            raise BatchRejected(1, [{"line": first_line, "reason": "the file holds no entries"}])
+        if problems:
+            listed = sorted((p for r in results for p in r.listed), key=lambda p: int(p["line"]))[:MAX_LISTED]
+            raise BatchRejected(problems, listed)
+        with open(out, "wb") as sink:
+            for part in parts:
+                with open(part, "rb") as piece:
+                    shutil.copyfileobj(piece, sink, 2**20)
+    finally:
+        for part in parts:
+            part.unlink(missing_ok=True)
+    hashes = b"".join(r.hashes for r in results)
+    root, _rows = build(hashes)
+    return BuiltBatch(count, tree_depth(count), root, out, [row for r in results for row in r.restricted])
 
 
 def sniff_kind(head: bytes, content_type: str | None) -> str:

@@ -139,3 +139,36 @@ def test_batch_file_lines_that_do_not_belong_are_named() -> None:
     with pytest.raises(LineInvalid, match="not JSON"):
         parser.leaf_hash(b"{", 0)
     assert keccak256(b"") == bytes.fromhex("c5d2460186f7233c927e7db2dcc703c0e500b653ca82273b7bfad8045d85a470")
+
+
+def test_the_parallel_path_gives_what_one_process_gives(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Real worker processes (the threshold lowered so a small file takes the parallel path)."""
+    from gateway.credit_batches import parallel
+    from gateway.uscc import check_character
+
+    rows = []
+    for i in range(3000):
+        stem = f"91330100{i:09d}"
+        summary = f'"第{i}号, 罚款 ""quoted""{chr(10) if i == 1500 else ""}"'
+        rows.append(f"{stem}{check_character(stem)},{i % 3},2024-01-01,,{i},{summary},bafk{i},"
+                    f"{'restricted' if i % 97 == 0 else 'public'},"
+                    f"{'0x' + '11' * 32 if i % 97 == 0 else ''},{'0x' + '22' * 32 if i % 97 == 0 else ''}\n")
+    text = HEADER.rstrip("\n") + ",subject_salt,salt\n" + "".join(rows)
+    serial = _build(tmp_path, text, max_entries=10_000)
+    serial_file = (tmp_path / "out.jsonl").read_bytes()
+    monkeypatch.setattr(parallel, "PARALLEL_MIN_BYTES", 1)
+    assert len(parallel.split_at_newlines((tmp_path / "in"), 4, quotes=True, start=len(HEADER))) > 1
+    fast = _build(tmp_path, text, max_entries=10_000)
+    assert (fast.root, fast.count) == (serial.root, serial.count)  # type: ignore[attr-defined]
+    assert (tmp_path / "out.jsonl").read_bytes() == serial_file
+    assert [r.commitment for r in fast.restricted] == [r.commitment for r in serial.restricted]  # type: ignore[attr-defined]
+    whole = parallel.hash_segment(str(tmp_path / "out.jsonl"), 0, len(serial_file), 0, 7, 1)
+    split = parallel.hash_batch_file(tmp_path / "out.jsonl", 3000, 7, 1)
+    assert (split.hashes, split.usccs, split.commitments, split.offsets) == (
+        whole.hashes, whole.usccs, whole.commitments, whole.offsets)
+    assert split.error is None and len(split.offsets) == (3000 + 255) // 256
+    # Rejections name the same lines either way.
+    bad = text.replace(rows[2500][:18], rows[2500][:17] + "0", 1).replace(rows[10][:18], "I" + rows[10][1:18], 1)
+    with pytest.raises(BatchRejected) as caught:
+        _build(tmp_path, bad, max_entries=10_000)
+    assert [r["line"] for r in caught.value.rows] == [12, 2503]
