@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,11 +38,17 @@ from gateway.routers.common import Forbidden, NotFound, with_proof
 router = APIRouter(tags=["credit"])
 
 
+@dataclass
 class CategoryInvalid(GatewayError):
     """Raised when a request names a credit category that does not exist."""
 
+    category: str
+    categories: list[str]
     status = 422
     slug = "invalid-category"
+
+    def __str__(self) -> str:
+        return f"{self.category!r} is not a credit category ({', '.join(self.categories)})"
 
 
 def _category(text: str) -> tuple[int, str]:
@@ -51,7 +58,7 @@ def _category(text: str) -> tuple[int, str]:
     for i, name in enumerate(values):
         if name.lower() == text.strip().lower():
             return i, name
-    raise CategoryInvalid(f"{text!r} is not a credit category ({', '.join(values)})")
+    raise CategoryInvalid(text, list(values))
 
 
 def _require_issuer(caller: Caller, category: str) -> None:
