@@ -140,6 +140,19 @@ class RestrictedContent:
                    uint("amount", UINT256_MAX), summary, evidence, b32("salt"))
 
 
+#: From this many contents on (a batch upload), they are encrypted on every core.
+SEAL_PARALLEL_MIN = 2000
+
+
+def seal(docs: list[bytes], recipient: str) -> list[bytes]:
+    """Each document age-encrypted to ``recipient`` (~80 µs each: one X25519 agreement apiece)."""
+    import pyrage
+    from pyrage import x25519
+
+    key = x25519.Recipient.from_str(recipient)
+    return [pyrage.encrypt(doc, [key]) for doc in docs]
+
+
 class RestrictedStore:
     """Encrypted restricted contents under ``root`` (see the module docstring)."""
 
@@ -172,19 +185,24 @@ class RestrictedStore:
 
     def put_many(self, contents: list[RestrictedContent], issuer_member_id: int) -> list[tuple[bytes, bytes]]:
         """Store several contents in one transaction; returns their ``(subjectTag, commitment)``."""
-        import pyrage
-        from pyrage import x25519
-
-        recipient = x25519.Recipient.from_str(self.keys.recipient)
-        rows = []
+        docs = []
         out = []
         for content in contents:
             tag, commitment = content.hashes()
             doc = {**content.to_json(), "issuerMemberId": issuer_member_id, "subjectTag": "0x" + tag.hex(),
                    "commitment": "0x" + commitment.hex()}
-            sealed = pyrage.encrypt(json.dumps(doc, ensure_ascii=False).encode("utf-8"), [recipient])
-            rows.append(("0x" + commitment.hex(), self.subject_tag(content.uscc), issuer_member_id, sealed))
+            docs.append(json.dumps(doc, ensure_ascii=False).encode("utf-8"))
             out.append((tag, commitment))
+        if len(docs) >= SEAL_PARALLEL_MIN:
+            from gateway.credit_batches import parallel
+
+            step = max(1, len(docs) // (parallel.workers() * 2))
+            pieces = [docs[i:i + step] for i in range(0, len(docs), step)]
+            sealed = [c for part in parallel.pool().map(seal, pieces, [self.keys.recipient] * len(pieces)) for c in part]
+        else:
+            sealed = seal(docs, self.keys.recipient)
+        rows = [("0x" + commitment.hex(), self.subject_tag(content.uscc), issuer_member_id, box)
+                for content, (_tag, commitment), box in zip(contents, out, sealed)]
         with self._lock:
             self._db.execute("BEGIN")
             try:
