@@ -217,7 +217,7 @@ async def main_async(args: argparse.Namespace) -> None:
                       f"10^8 entries would take {1e8 / rate / 60:.0f} min)")
                 ceiling = keccak_ceiling()
                 print(f"    keccak256 ceiling on one core: {ceiling:,.0f} hashes/s; the pipeline hashes each entry "
-                      f"~8 times (upload: 2 texts + 2 leaf + ~1 tree; index: the same again) -> "
+                      f"~10 times (upload: 2 texts + 2 leaf + ~1 tree; index: the same again) -> "
                       f"{ceiling / 10:,.0f} entries/s if hashing were all")
                 ids = [int(first["batch"])]  # the warm-up batch is not looked up
                 rates = [rate]
