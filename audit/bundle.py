@@ -30,6 +30,7 @@ from eth_hash.auto import keccak
 from eth_keys import keys
 from eth_utils import to_checksum_address
 
+from audit.credit_batch import EntryInvalid, verify_entry
 from audit.errors import AuditError
 from audit.mpt import verify_proof
 from audit.state_proof import verify_account_proof
@@ -310,10 +311,38 @@ def verify_bundle(doc: Any, trust: Trust) -> BundleReport:
     events = doc.get("events")
     if not isinstance(events, list) or not events:
         report.add("format", "bundle", False, "the bundle proves no event")
+    proven_args: list[dict[str, Any] | None] = []
     for i, event in enumerate(events or []):
         name = f"{event.get('contract')}.{event.get('event')}" if isinstance(event, dict) else "?"
-        _event(event, chain_id, sets if poa else None, report, f"event {i} ({name})", None)
+        proven_args.append(_event(event, chain_id, sets if poa else None, report, f"event {i} ({name})", None))
+    for entry in doc.get("batchEntries") or []:
+        _batch_entry(entry, events or [], proven_args, report)
     return report
+
+
+def _batch_entry(entry: Any, events: list[Any], proven: list[dict[str, Any] | None], report: BundleReport) -> None:
+    """A credit batch entry (``batchEntries``): its leaf and path against the proven
+    ``BatchAnchored`` event it names (``anchorEvent``, an index into ``events``)."""
+    if not isinstance(entry, dict):
+        report.add("format", "batch entry", False, "expected an object")
+        return
+    subject = f"batch entry {entry.get('batchId')}/{entry.get('index')}"
+    position = entry.get("anchorEvent")
+    if not isinstance(position, int) or not 0 <= position < len(proven) or proven[position] is None:
+        report.add("batch-anchor", subject, False, "names no proven event as its anchor")
+        return
+    anchored = proven[position]
+    assert anchored is not None
+    if not isinstance(events[position], dict) or events[position].get("event") != "BatchAnchored":
+        report.add("batch-anchor", subject, False, "its anchor event is not a BatchAnchored event")
+        return
+    try:
+        detail = verify_entry(entry, anchored)
+    except (EntryInvalid, KeyError, ValueError, TypeError) as exc:
+        check = exc.check if isinstance(exc, EntryInvalid) else "format"
+        report.add(check, subject, False, exc.detail if isinstance(exc, EntryInvalid) else str(exc))
+        return
+    report.add("batch-path", subject, True, detail)
 
 
 def _genesis(genesis: Any, trust: Trust, poa: bool, report: BundleReport) -> list[bytes]:

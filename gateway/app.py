@@ -102,8 +102,12 @@ def build_services(settings: Settings) -> Services:
     payloads = open_store(StoreSettings(
         store_dir=None if settings.ipfs_url else settings.data_dir / "payloads", ipfs_url=settings.ipfs_url,
         max_size=settings.max_upload_bytes))
-    return Services(settings, engine, rpc, book, codec, metrics, RateLimiter(settings.public_rate_limit),
-                    indexer, poa, payloads)
+    services = Services(settings, engine, rpc, book, codec, metrics, RateLimiter(settings.public_rate_limit),
+                        indexer, poa, payloads)
+    from gateway.credit_batches.service import attach
+
+    attach(services)
+    return services
 
 
 class _Measure:
@@ -145,15 +149,21 @@ def create_app(settings: Settings) -> FastAPI:
         if chain_id != services.book.chain_id:
             raise ConfigurationInvalid(f"the node serves chain {chain_id}, the address book is for chain "
                                        f"{services.book.chain_id}")
+        from gateway.credit_batches.service import of as credit_batches
+
+        batches = credit_batches(services)
         task = asyncio.create_task(services.indexer.run(), name="indexer")
+        worker = asyncio.create_task(batches.worker.run(), name="credit-batches")
         try:
             yield
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+            for running in (task, worker):
+                running.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await running
             await services.rpc.close()
             services.payloads.close()
+            batches.close()
             services.engine.dispose()
 
     app = FastAPI(

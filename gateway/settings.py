@@ -48,6 +48,15 @@ class Settings(BaseModel):
     public_rate_limit: int = Field(default=600, ge=0)
     #: Largest accepted upload (payloads, batch files), bytes.
     max_upload_bytes: int = Field(default=DEFAULT_UPLOAD_LIMIT, gt=0)
+    #: Largest accepted credit-batch upload (``POST /v1/credit/batches``: CSV or JSON Lines), bytes.
+    max_batch_upload_bytes: int = Field(default=1024 * 1024 * 1024, gt=0)
+    #: Largest batch file the gateway stores or fetches to index a batch, bytes.
+    max_batch_file_bytes: int = Field(default=8 * 1024 * 1024 * 1024, gt=0)
+    #: Most entries in one credit batch (uploads above are refused; anchored batches above are not
+    #: indexed here and show as ``unavailable``). Indexing holds ~50 bytes per entry in memory.
+    max_batch_entries: int = Field(default=10_000_000, gt=0)
+    #: How long to wait before fetching an unavailable batch file again, seconds.
+    batch_retry_seconds: float = Field(default=60.0, gt=0)
     #: How often the indexer asks the node for new blocks when it has caught up, seconds.
     poll_interval: float = Field(default=0.5, gt=0)
     #: Most blocks indexed in one database transaction.

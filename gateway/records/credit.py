@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from sqlmodel import Field, Session, SQLModel
 
+from gateway.credit_batches import tables as _batch_tables  # noqa: F401  (registers the batch tables)
 from gateway.indexer import IndexContext, IndexedEvent
 from gateway.records.enums import name_of
 
@@ -36,7 +37,7 @@ class CreditEntry(SQLModel, table=True):
     issuer: str
     recorded_at: int
     refers_to: int = 0
-    refers_to_batch: int = 0
+    refers_to_batch: int = Field(default=0, index=True)
     refers_to_index: int = 0
     proposal_id: int = 0
     reason: str = ""

@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from gateway.routers import (
-    auth, credit, custody, evidence, members, payloads, sharing, status, trace, transactions)
+    auth, credit, credit_batches, custody, evidence, members, payloads, sharing, status, trace, transactions)
 
 ROUTERS: tuple[APIRouter, ...] = (
-    status.router, auth.router, members.router, trace.router, credit.router, sharing.router, custody.router,
-    payloads.router, transactions.router, evidence.router)
+    status.router, auth.router, members.router, trace.router, credit_batches.router, credit.router, sharing.router,
+    custody.router, payloads.router, transactions.router, evidence.router)

@@ -47,9 +47,19 @@ def history(services: Services, s: Session, uscc: str) -> dict[str, Any]:
     entries = s.exec(select(CreditEntry).where(CreditEntry.uscc == code)
                      .order_by(col(CreditEntry.block_number), col(CreditEntry.block_log_index))).all()
     who = names(s, {e.issuer_member_id for e in entries})
-    items = with_proofs(services, s, [(entry_record(e, who), e.block_number, e.block_log_index) for e in entries])
+    proven = with_proofs(services, s, [(entry_record(e, who), e.block_number, e.block_log_index) for e in entries])
+    on_chain = [((e.block_number, e.block_log_index, 0), {"source": "chain", **record})
+                for e, record in zip(entries, proven)]
+    from gateway.routers.credit_batches import batch_history
+
+    # Batch entries about the subject (public ones: the USCC is in the batch file), merged in chain
+    # order: a batch's entries sit at its BatchAnchored event, in index order.
+    merged = sorted(on_chain + batch_history(services, s, code), key=lambda item: item[0])
+    items = [item for _, item in merged]
     current = [i for i in items if i["replacedBy"] is None and i["action"] != "Revoke"]
-    return {"uscc": code, "entries": items, "current": [i["id"] for i in current],
+    return {"uscc": code, "entries": items, "current": [i["id"] for i in current if i["source"] == "chain"],
+            "currentBatchEntries": [{"batchId": i["batchId"], "index": i["index"]} for i in current
+                                    if i["source"] == "batch"],
             "verified": all(i["verified"] for i in items)}
 
 
