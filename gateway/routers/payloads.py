@@ -114,10 +114,11 @@ async def upload(request: Request, caller: CurrentMember, services: ServicesDep,
     return {"cid": digest.cid, "sha256": digest.sha256, "size": digest.size}
 
 
-def payload_info(s: Session, cid: str) -> dict[str, Any]:
-    """``{"cid", "sha256", "size"}`` of a payload the proof format names (sha256 when known)."""
+def payload_info(s: Session, cid: str) -> dict[str, Any] | None:
+    """``{"cid", "sha256", "size"}`` of a payload stored through this gateway (None when the
+    gateway never stored it: it cannot vouch for a hash it never saw)."""
     row = s.get(db.PayloadDigest, cid)
-    return {"cid": cid, "sha256": row.sha256, "size": row.size} if row else {"cid": cid}
+    return {"cid": cid, "sha256": row.sha256, "size": row.size} if row else None
 
 
 def verified_file(services: Any, cid: str) -> Path:

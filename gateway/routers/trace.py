@@ -81,9 +81,10 @@ def trace(services: Services, s: Session, code: str) -> dict[str, Any]:
     out_events = with_proofs(services, s, pending)
     documents = []
     for event in out_events:
-        if event.get("documents") and event["proof"]:
-            event["proof"]["payload"] = payload_info(s, event["documents"])
-            documents.append(event["proof"]["payload"])
+        info = payload_info(s, event["documents"]) if event.get("documents") and event["proof"] else None
+        if info is not None:
+            event["proof"]["payload"] = info
+            documents.append(info)
     where_now = []
     for lot in lots:
         if lot.held:
