@@ -221,6 +221,10 @@ class RuleEngine:
                           f"0x{tx.sender.hex()}, which {why} at that point of the chain", header.number, tx,
                           {"sender": "0x" + tx.sender.hex(), "txIndex": index})
             if receipt.status != 1:
+                if receipt.logs:
+                    self._add("violation", "chain data", f"transaction {index} of block {header.number} failed, yet its "
+                              f"receipt carries {len(receipt.logs)} log(s); a reverted transaction leaves none (EIP-658)",
+                              header.number, tx, {"txIndex": index})
                 continue
             pending: list[tuple[int, Event]] = []
             for position, event in enumerate(logs):

@@ -210,7 +210,7 @@ class Auditor:
             progress.stop()
         for header in mismatched:
             self._lots_from_state(header, list(self.engine.lots), "the block whose state root disagreed with re-execution")
-        if head > 0:
+        if head > 0 and previous not in mismatched:
             self._lots_from_state(previous, list(self.engine.lots), "the head")
         self.engine.finish(previous.timestamp)
         if spec.poa:
