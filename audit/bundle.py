@@ -437,7 +437,7 @@ def _cosignatures(section: dict[str, Any], note: tlog.Note, point: tlog.Checkpoi
         report.add("cosignature", f"cosignature by {name}", False, reason)
     for name, who in result.counted:
         report.add("cosignature", f"cosignature by {name}", True,
-                   "by a pinned witness key" if who.count("+") == 2 else f"by witness account {who}")
+                   "by a pinned witness key" if not who.startswith("0x") else f"by witness account {who}")
     if trust.min_cosignatures:
         enough = len(result.counted) >= trust.min_cosignatures
         report.add("cosignature", f"checkpoint {point.size}", enough,

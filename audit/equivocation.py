@@ -104,6 +104,9 @@ def verify(doc: Any, chain_id: int | None = None, genesis_hash: bytes | None = N
         if outsiders:
             return Verdict(False, "the statements are signed by " + ", ".join("0x" + s.hex() for s in outsiders)
                            + ", not by a pinned sealer", verdict.signers)
+    if verdict.ok and sealers is None and len(set(verdict.signers)) > 1:
+        return Verdict(False, "the two statements are signed by different keys; pin the sealer set (--trust genesis) "
+                              "to judge a fork between two sealers", verdict.signers)
     return verdict
 
 

@@ -505,7 +505,7 @@ class WitnessKey:
 def parse_vkey(text: str) -> WitnessKey:
     """Parse ``<name>+<hex key ID>+<base64(0x04 || 32-byte Ed25519 key)>``; the key ID must be
     the one the name and key give."""
-    parts = text.strip().split("+")
+    parts = text.strip().split("+", 2)
     if len(parts) != 3 or not parts[0] or any(c.isspace() for c in parts[0]):
         raise NoteError("cosignature", f"a witness vkey is <name>+<key ID>+<base64 key>: {text[:60]!r}")
     raw = _unb64(parts[2], "the vkey's key", "cosignature")

@@ -230,7 +230,7 @@ def add_cosignature(s: Session, stored: dict[str, Any], line: str, binding: dict
     """Check and store a witness's cosignature line on a stored checkpoint (module docstring)."""
     try:
         origin, account_hex, vkey, signature = (str(binding[k]) for k in ("origin", "account", "vkey", "signature"))
-        name, key_id_hex, key_b64 = vkey.split("+")
+        name, key_id_hex, key_b64 = vkey.split("+", 2)
         raw_key = base64.b64decode(key_b64, validate=True)
         if raw_key[:1] != COSIGNATURE_TYPE or len(raw_key) != 33 or _key_id(name, COSIGNATURE_TYPE, raw_key[1:]).hex() != key_id_hex:
             raise ValueError("the vkey is not an Ed25519 cosignature key with its key ID")
