@@ -151,7 +151,8 @@ def witness_key(rpc: str, name: str, account_key: Path, out: Path) -> int:
 
 @app.command()
 @click.option("--rpc", required=True, help="JSON-RPC URL of the chain's node (or a replica).")
-@click.option("--gateway", required=True, help="Gateway URL the cosignatures are submitted to.")
+@click.option("--gateway", default=None,
+              help="Gateway URL the cosignatures are submitted to (without it they are only kept in the state file).")
 @click.option("--key", "key_file", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="The witness key file (cityledger audit witness-key).")
 @click.option("--state", "state_file", default=None, type=click.Path(dir_okay=False, path_type=Path),
@@ -163,7 +164,7 @@ def witness_key(rpc: str, name: str, account_key: Path, out: Path) -> int:
               help="Where proofs of equivocation are written (default: next to the state file).")
 @click.option("--once", is_flag=True, help="Cosign the newest checkpoint once and exit (default: follow the chain).")
 @click.option("--interval", type=float, default=2.0, show_default=True, help="Seconds between looks at the node.")
-def witness(rpc: str, gateway: str, key_file: Path, state_file: Path | None, trust: Path | None,
+def witness(rpc: str, gateway: str | None, key_file: Path, state_file: Path | None, trust: Path | None,
             equivocation_dir: Path | None, once: bool, interval: float) -> int:
     """Verify the chain up to each new checkpoint and only then cosign it (C2SP tlog-witness)."""
     from audit.witness import Witness

@@ -282,12 +282,23 @@ class Witness:
         return path
 
     def _header_equivocation(self, seen: Header, served: Header) -> Outcome:
+        """Two sealed headers at one height; and when the node also signed a checkpoint of the
+        size this witness cosigned with another root, those two checkpoints as a second proof."""
         assert self.state is not None
         doc = equivocation.header_proof(int(self.state["chainId"]), hexb(self.state["genesisHash"], "genesis"),
                                         seen.raw, served.raw, f"witness {self.name}")
         path = self._write_proof(doc, f"block-{seen.number}")
+        extra = ""
+        if self.state.get("note"):
+            answer = self.rpc.call("cityledger_checkpoint", [hex(int(self.state["size"]))])
+            if answer is not None:
+                note = tlog.parse_note(answer["note"])
+                point = tlog.parse_checkpoint(note.text)
+                if point.root != bytes.fromhex(self.state["root"]):
+                    outcome = self._checkpoint_equivocation(note, point)
+                    extra = f"; {outcome.message}"
         return Outcome(False, f"EQUIVOCATION: the node now serves another sealed block {seen.number} than the one this "
-                              f"witness verified; proof written to {path}; not cosigning", proof=path)
+                              f"witness verified; proof written to {path}; not cosigning{extra}", proof=path)
 
     def _checkpoint_equivocation(self, note: tlog.Note, point: tlog.Checkpoint) -> Outcome:
         """Two checkpoints that cannot both be true: same size and two roots, or a leaf on which
