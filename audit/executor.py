@@ -112,9 +112,43 @@ def executor_command(kind: str, evm: str | None) -> tuple[list[str], str]:
 class _Running:
     number: int
     header: Header
-    process: subprocess.Popen[bytes]
+    process: subprocess.Popen[bytes] | None
     workdir: Path
     first: dict[str, Any] = field(default_factory=dict)
+    root: bytes | None = None
+
+
+def _be(value: int) -> bytes:
+    """A scalar as RLP wants it: big-endian without leading zeroes (0 is the empty string)."""
+    return value.to_bytes((value.bit_length() + 7) // 8, "big")
+
+
+#: Post-states up to this size (t8n's allocation JSON) get their root from ``audit.trie`` here.
+PYTHON_ROOT_LIMIT = 2 * 1024 * 1024
+
+
+def state_root(alloc: dict[str, Any]) -> bytes:
+    """The state root of an allocation (Yellow Paper 4.1): the trie of accounts under
+    keccak256(address) holding RLP([nonce, balance, storage root, code hash]), each storage trie
+    holding RLP(value) under keccak256(slot); zero values and empty accounts (EIP-161) absent."""
+    from eth_hash.auto import keccak
+
+    from audit.trie import Trie, encode
+
+    def scalar(text: Any) -> int:
+        return int(text, 16) if isinstance(text, str) else int(text or 0)
+
+    accounts = []
+    for address, account in alloc.items():
+        code = bytes.fromhex(str(account.get("code") or "0x")[2:])
+        nonce, balance = scalar(account.get("nonce")), scalar(account.get("balance"))
+        slots = [(keccak(scalar(k).to_bytes(32, "big")), encode(_be(scalar(v))))
+                 for k, v in (account.get("storage") or {}).items() if scalar(v)]
+        if not (nonce or balance or code or slots):
+            continue
+        body = encode([_be(nonce), _be(balance), Trie(slots).root, keccak(code)])
+        accounts.append((keccak(bytes.fromhex(address[2:])), body))
+    return Trie(accounts).root
 
 
 class T8nExecutor:
@@ -157,7 +191,8 @@ class T8nExecutor:
         return result
 
     # ---------------------------------------------------------------- genesis
-    def derive_genesis(self, deployments: list[tuple[bytes, bytes]], plain: dict[str, Any], env: dict[str, Any]) -> dict[str, Any]:
+    def derive_genesis(self, deployments: list[tuple[bytes, bytes]], plain: dict[str, Any], env: dict[str, Any],
+                       together: bool = True) -> dict[str, Any]:
         """The genesis allocation: ``plain`` accounts, then each ``(address, init code)`` run as
         its constructor *at that address* (what CityLedger's genesis does with a CREATE message
         that has a fixed target, which no transaction can do).
@@ -166,8 +201,10 @@ class T8nExecutor:
         DELEGATECALLs the init code (held at a scratch address) so that ``address(this)``, storage
         and the created contract's nonce are the target's, then emits the returned runtime code as
         the data of a LOG0; the audit installs that code at the target and drops the scratch
-        account and the transaction's sender. Contracts go one run at a time, in genesis order,
-        because a constructor may call a contract deployed before it."""
+        account and the transaction's sender. ``together`` runs every constructor in one t8n run
+        (one transaction each, in genesis order); a constructor that calls a contract deployed
+        before it would then meet that contract's proxy, so the caller checks the derived state
+        root and, when it differs, derives again one contract per run."""
         from eth_hash.auto import keccak
         from eth_keys import keys
 
@@ -175,34 +212,40 @@ class T8nExecutor:
 
         key = keys.PrivateKey(keccak(b"cityledger audit genesis deployer"))
         sender = "0x" + key.public_key.to_canonical_address().hex()
-        scratch = bytes.fromhex("00000000000000000000000000000000c17000ff")
-        proxy = (bytes([0x5F] * 4) + b"\x73" + scratch + bytes.fromhex("5af415602757")  # DELEGATECALL, jump on failure
-                 + bytes.fromhex("3d5f5f3e3d5fa000")  # copy the return data, LOG0 it, STOP
-                 + bytes.fromhex("5b3d5f5f3e3d5ffd"))  # failure: revert with the return data
         alloc = {k.lower(): v for k, v in plain.items()}
         gas = int(env["currentGasLimit"], 16)
-        for step, (address, init_code) in enumerate(deployments):
-            target = "0x" + address.hex()
+        groups = [list(enumerate(deployments))] if together else [[item] for item in enumerate(deployments)]
+        for group in groups:
             pre = dict(alloc)
-            pre[target] = {"balance": "0x0", "nonce": "0x1", "code": "0x" + proxy.hex()}
-            pre["0x" + scratch.hex()] = {"balance": "0x0", "code": "0x" + init_code.hex()}
+            txs, scratches = [], []
+            for nonce, (step, (address, init_code)) in enumerate(group):
+                scratch = (0xC1700100 + step).to_bytes(20, "big")
+                proxy = (bytes([0x5F] * 4) + b"\x73" + scratch + bytes.fromhex("5af415602757")  # DELEGATECALL, jump on failure
+                         + bytes.fromhex("3d5f5f3e3d5fa000")  # copy the return data, LOG0 it, STOP
+                         + bytes.fromhex("5b3d5f5f3e3d5ffd"))  # failure: revert with the return data
+                pre["0x" + address.hex()] = {"balance": "0x0", "nonce": "0x1", "code": "0x" + proxy.hex()}
+                pre["0x" + scratch.hex()] = {"balance": "0x0", "code": "0x" + init_code.hex()}
+                scratches.append("0x" + scratch.hex())
+                unsigned = [nonce, 0, gas // len(group), address, 0, b""]
+                signature = key.sign_msg_hash(keccak(rlp.encode([*unsigned, self.chain_id, 0, 0])))
+                txs.append(rlp.encode([*unsigned, signature.v + 35 + 2 * self.chain_id, signature.r, signature.s]))
             pre[sender] = {"balance": "0x0", "nonce": "0x0"}
             pre.update(REQUEST_STUBS)
-            directory = self.workdir / f"genesis-{step}"
+            directory = self.workdir / f"genesis-{group[0][0]}"
             directory.mkdir(parents=True, exist_ok=True)
             (directory / "pre.json").write_text(json.dumps(pre))
-            unsigned = [0, 0, gas, address, 0, b""]
-            signature = key.sign_msg_hash(keccak(rlp.encode([*unsigned, self.chain_id, 0, 0])))
-            tx = rlp.encode([*unsigned, signature.v + 35 + 2 * self.chain_id, signature.r, signature.s])
-            result = self._run(directory, directory / "pre.json", env, [tx], "Prague")
-            receipt = (result.get("receipts") or [{}])[0]
-            if result.get("rejected") or receipt.get("status") != "0x1":
-                raise ExecutorError(self.name, f"the genesis constructor at {target} failed: {result.get('rejected') or receipt}")
-            code = [entry for entry in receipt.get("logs") or [] if not entry["topics"] and entry["address"].lower() == target][-1]["data"]
+            result = self._run(directory, directory / "pre.json", env, txs, "Prague")
+            receipts = result.get("receipts") or []
             post = {k.lower(): v for k, v in json.loads((directory / "alloc.json").read_text()).items()}
-            for drop in ("0x" + scratch.hex(), sender, *REQUEST_STUBS):
+            for (step, (address, _init)), receipt in zip(group, receipts + [{}] * len(group)):
+                target = "0x" + address.hex()
+                if result.get("rejected") or receipt.get("status") != "0x1":
+                    raise ExecutorError(self.name, f"the genesis constructor at {target} failed: {result.get('rejected') or receipt}")
+                code = [entry for entry in receipt.get("logs") or []
+                        if not entry["topics"] and entry["address"].lower() == target][-1]["data"]
+                post[target]["code"] = code
+            for drop in (*scratches, sender, *REQUEST_STUBS):
                 post.pop(drop, None)
-            post[target]["code"] = code
             alloc = post
         return alloc
 
@@ -237,6 +280,7 @@ class T8nExecutor:
         if running is None:
             return
         self._pending = None
+        assert running.process is not None
         running.first = self._finish(running.process, running.workdir)
         chained = self.workdir / f"alloc-{running.number % 2 + 1}.json"
         os.replace(running.workdir / "alloc.json", chained)
@@ -248,9 +292,14 @@ class T8nExecutor:
         root_dir = self.workdir / f"root-{running.number % 16}"
         root_dir.mkdir(parents=True, exist_ok=True)
         alloc = {k: v for k, v in json.loads(chained.read_text()).items() if k.lower() not in REQUEST_STUBS}
-        (root_dir / "pre.json").write_text(json.dumps(alloc))
-        running.process = self._spawn(root_dir, root_dir / "pre.json", env, [], "Shanghai")
-        running.workdir = root_dir
+        if chained.stat().st_size <= PYTHON_ROOT_LIMIT:
+            # A small state's root is cheaper to build here (audit.trie) than to start a process for.
+            running.root = state_root(alloc)
+            running.process = None
+        else:
+            (root_dir / "pre.json").write_text(json.dumps(alloc))
+            running.process = self._spawn(root_dir, root_dir / "pre.json", env, [], "Shanghai")
+            running.workdir = root_dir
         self._roots.append(running)
 
     def ready(self, wait: bool = False) -> list[Execution]:
@@ -259,16 +308,18 @@ class T8nExecutor:
         if wait:
             self._advance()
         out, self._done = self._done, []
-        while self._roots and (wait or self._roots[0].process.poll() is not None):
+        while self._roots and (wait or self._roots[0].process is None or self._roots[0].process.poll() is not None):
             out.append(self._complete(self._roots.popleft()))
         return out
 
     def _complete(self, running: _Running) -> Execution:
-        root = self._finish(running.process, running.workdir)
+        if running.process is not None:
+            running.root = bytes.fromhex(self._finish(running.process, running.workdir)["stateRoot"][2:])
+        assert running.root is not None
         first = running.first
         requests_hash = first.get("requestsHash")
         return Execution(
-                number=running.number, executor=self.name, state_root=bytes.fromhex(root["stateRoot"][2:]),
+                number=running.number, executor=self.name, state_root=running.root,
                 transactions_root=bytes.fromhex(first["txRoot"][2:]), receipts_root=bytes.fromhex(first["receiptsRoot"][2:]),
                 logs_bloom=bytes.fromhex(first["logsBloom"][2:]), gas_used=int(first["gasUsed"], 16),
                 requests_hash=None if requests_hash is None else bytes.fromhex(requests_hash[2:]),

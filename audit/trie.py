@@ -22,6 +22,24 @@ EMPTY_ROOT = keccak(rlp.encode(b""))
 """The root of the empty trie: keccak256(RLP(""))."""
 
 
+def _length(size: int, offset: int) -> bytes:
+    if size < 56:
+        return bytes((offset + size,))
+    length = size.to_bytes((size.bit_length() + 7) // 8, "big")
+    return bytes((offset + 55 + len(length),)) + length
+
+
+def encode(item: Any) -> bytes:
+    """RLP (Yellow Paper appendix B) of a byte string or a nested list of them: the only shapes a
+    trie node has. Written out because it is the hot path of building tries."""
+    if isinstance(item, (bytes, bytearray)):
+        if len(item) == 1 and item[0] < 0x80:
+            return bytes(item)
+        return _length(len(item), 0x80) + bytes(item)
+    payload = b"".join(encode(x) for x in item)
+    return _length(len(payload), 0xC0) + payload
+
+
 def _nibbles(key: bytes) -> tuple[int, ...]:
     out: list[int] = []
     for byte in key:
@@ -50,12 +68,12 @@ class Trie:
         if self.structure is None:
             self.root = EMPTY_ROOT
         else:
-            encoded = rlp.encode(self.structure)
+            encoded = encode(self.structure)
             self.root = keccak(encoded)
             self._encoded[self.root] = encoded
 
     def _ref(self, node: Any) -> Any:
-        encoded = rlp.encode(node)
+        encoded = encode(node)
         if len(encoded) < 32:
             return node
         digest = keccak(encoded)

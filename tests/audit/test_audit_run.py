@@ -240,3 +240,13 @@ def test_the_differential_executor_reports_both_state_roots(planted: dict[str, A
     assert evidence["computed"] != evidence["claimed"] and len(evidence["computed"]) == 66
     assert evidence["executor"].startswith("go-ethereum evm t8n")
     assert planted["claimed_root"] in finding["message"] and evidence["computed"] in finding["message"]
+
+
+def test_the_py_evm_fallback_judges_blocks_out_of_process(planted: dict[str, Any], tmp_path: Path) -> None:
+    code, report, output = audit_run(planted["node"].url, tmp_path / "report", "--executor", "pyevm")
+    assert code == 1, output
+    assert report["executor"]["name"] == "py-evm (fallback, separate process)"
+    assert any("py-evm in a separate process" in note for note in report["notes"])
+    (finding,) = [f for f in report["findings"] if f["rule"] == "re-execution" and f["block"] == planted["planted"]["state root"]
+                  and f["evidence"]["check"] == "state root"]
+    assert finding["evidence"]["claimed"] == planted["claimed_root"] and finding["evidence"]["executor"].startswith("py-evm")
