@@ -142,19 +142,21 @@ def test_a_cosignature_by_a_key_that_is_not_a_witness_is_refused_and_named(world
 def test_a_witness_catches_a_sealer_that_forks_history(tmp_path: Path) -> None:
     devnet = make_devnet(tmp_path / "node")
     node = sealer_process(devnet, block_time=0.05, ws=False).start()
-    book = write_addressbook(node.url, devnet.genesis_path, tmp_path / "addressbook.json")
-    auditor = next(m for m in devnet.keys["members"] if m["kind"] == "auditor")
-    set_witnesses(node, devnet, book, [auditor["address"]])
-    key_file, _vkey = witness_key(node, devnet, tmp_path, "audit-ngo.example/w1")
-    node.stop()
-    fork_dir = tmp_path / "fork"
-    shutil.copytree(devnet.data_dir, fork_dir, ignore=shutil.ignore_patterns("*.lock", "node-*.log"))
-    node.start()
-    for title in ("Hospital beds", "Ambulance dispatches", "Clinic visits"):
-        actor(node, devnet, book, "Health").send("DataSharing", "registerDataset", title, 1, "bafkschema")
-    code, output = cli("witness", "--rpc", node.url, "--key", str(key_file), "--once")
-    assert code == 0 and "cosigned checkpoint" in output, output
-    node.stop()
+    try:
+        book = write_addressbook(node.url, devnet.genesis_path, tmp_path / "addressbook.json")
+        auditor = next(m for m in devnet.keys["members"] if m["kind"] == "auditor")
+        set_witnesses(node, devnet, book, [auditor["address"]])
+        key_file, _vkey = witness_key(node, devnet, tmp_path, "audit-ngo.example/w1")
+        node.stop()
+        fork_dir = tmp_path / "fork"
+        shutil.copytree(devnet.data_dir, fork_dir, ignore=shutil.ignore_patterns("*.lock", "node-*.log"))
+        node.start()
+        for title in ("Hospital beds", "Ambulance dispatches", "Clinic visits"):
+            actor(node, devnet, book, "Health").send("DataSharing", "registerDataset", title, 1, "bafkschema")
+        code, output = cli("witness", "--rpc", node.url, "--key", str(key_file), "--once")
+        assert code == 0 and "cosigned checkpoint" in output, output
+    finally:
+        node.stop()
     # The same sealer key now seals another history from the same parent and serves it.
     fork = DevNet(fork_dir, devnet.keys)
     forked = sealer_process(fork, block_time=0.05, ws=False).start()
