@@ -281,6 +281,11 @@ async def evidence_section(rpc: RpcClient, s: Session, registry: bytes, artifact
     rows = s.connection().execute(select(checkpoint_table).where(checkpoint_table.c.size > last,
                                                                  checkpoint_table.c.size <= indexed + 1)
                                   .order_by(checkpoint_table.c.size.desc())).all()
+    if not rows and indexed + 1 > last:  # the newest checkpoint is past the index: the one at its height
+        await fetch(rpc, s, indexed + 1)
+        rows = s.connection().execute(select(checkpoint_table).where(checkpoint_table.c.size > last,
+                                                                     checkpoint_table.c.size <= indexed + 1)
+                                      .order_by(checkpoint_table.c.size.desc())).all()
     if not rows:
         return None
     candidates = [dict(r._mapping) for r in rows]

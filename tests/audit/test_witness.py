@@ -178,3 +178,19 @@ def test_a_witness_catches_a_sealer_that_forks_history(tmp_path: Path) -> None:
             proof.write_text(json.dumps(doc))
             code, checked = cli("verify", str(proof))
             assert code == 1 and "FAIL equivocation" in checked
+
+
+def test_the_witness_checks_consistency_before_cosigning_again(world: dict[str, Any], cosigned: dict[str, Any]) -> None:
+    node = world["node"]
+    old = httpx.get(f"{world['gateway'].url}/v1/checkpoints/latest", timeout=30).json()
+    actor(node, world["devnet"], world["book"], "Health").send("DataSharing", "registerDataset", "Beds", 1, "bafkschema")
+    head = int(node.rpc("eth_blockNumber"), 16)
+    code, output = cli("witness", "--rpc", node.url, "--gateway", world["gateway"].url, "--key", str(cosigned["key_file"]), "--once")
+    assert code == 0 and f"cosigned checkpoint {head + 1}" in output, output
+    # The node's proofs, checked here too: the old tree is a prefix of the new one.
+    new = tlog.parse_checkpoint(tlog.parse_note(node.rpc("cityledger_checkpoint", [hex(head + 1)])["note"]).text)
+    proof = [bytes.fromhex(h[2:]) for h in node.rpc("cityledger_consistencyProof", [hex(old["size"]), hex(new.size)])]
+    tlog.verify_consistency(old["size"], new.size, bytes.fromhex(old["root"][2:]), new.root, proof)
+    inclusion = node.rpc("cityledger_inclusionProof", [hex(head), hex(new.size)])
+    tlog.verify_inclusion(bytes.fromhex(inclusion["blockHash"][2:]), head, new.size,
+                          [bytes.fromhex(h[2:]) for h in inclusion["proof"]], new.root)
