@@ -280,16 +280,19 @@ class RuleEngine:
 
     # ------------------------------------------------------------------ members and governance
     def _on_MemberAdmitted(self, a: dict[str, Any], ctx: _Context, contract: str) -> None:
+        """A member joins, Active, with its kind (registry ``MemberAdmitted``)."""
         member_id = int(a["memberId"])
         self.members[member_id] = _Member(member_id, a["name"], self._enum("MemberRegistry.MemberKind", int(a["kind"])).lower())
 
     def _on_AccountAdded(self, a: dict[str, Any], ctx: _Context, contract: str) -> None:
+        """The account acts for the member from now on (active while the member is)."""
         account = bytes.fromhex(a["account"][2:])
         member = self.members.setdefault(int(a["memberId"]), _Member(int(a["memberId"]), f"member {a['memberId']}", "?"))
         member.accounts.add(account)
         self.account_member[account] = member.id
 
     def _on_AccountRemoved(self, a: dict[str, Any], ctx: _Context, contract: str) -> None:
+        """The account belongs to nobody from now on."""
         account = bytes.fromhex(a["account"][2:])
         member = self.members.get(int(a["memberId"]))
         if member is not None:
@@ -297,32 +300,39 @@ class RuleEngine:
         self.account_member.pop(account, None)
 
     def _on_MemberSuspended(self, a: dict[str, Any], ctx: _Context, contract: str) -> None:
+        """The member's accounts may no longer send transactions."""
         if int(a["memberId"]) in self.members:
             self.members[int(a["memberId"])].status = "Suspended"
 
     def _on_MemberReinstated(self, a: dict[str, Any], ctx: _Context, contract: str) -> None:
+        """The member is Active again."""
         if int(a["memberId"]) in self.members:
             self.members[int(a["memberId"])].status = "Active"
 
     def _on_SealersChanged(self, a: dict[str, Any], ctx: _Context, contract: str) -> None:
+        """The whole sealer set, in force from the next block (seals are checked against it)."""
         self.sealers = [bytes.fromhex(s[2:]) for s in a["sealers"]]
         self.sealer_changes.append((ctx.header.number, list(self.sealers)))
 
     def _on_WitnessesChanged(self, a: dict[str, Any], ctx: _Context, contract: str) -> None:
+        """The whole witness set (cosignatures count for its accounts)."""
         self.witnesses = [bytes.fromhex(s[2:]) for s in a["witnesses"]]
 
     def _on_AdminsChanged(self, a: dict[str, Any], ctx: _Context, contract: str) -> None:
+        """Admin accounts, threshold and epoch: proposals of older epochs are stale."""
         self.admins = {bytes.fromhex(s[2:]) for s in a["admins"]}
         self.threshold = int(a["threshold"])
         self.epoch = int(a["epoch"])
 
     def _on_ProposalCreated(self, a: dict[str, Any], ctx: _Context, contract: str) -> None:
+        """A proposal of this contract; its approvals are counted per admin member."""
         self.proposals[(contract, int(a["proposalId"]))] = {"action": int(a["action"]), "approvers": set(),
                                                              "epoch": int(a["epoch"])}
         if self.epoch is None:
             self.epoch = int(a["epoch"])
 
     def _on_ProposalApproved(self, a: dict[str, Any], ctx: _Context, contract: str) -> None:
+        """An approval counts only from an account in the admin set at that point."""
         proposal = self.proposals.get((contract, int(a["proposalId"])))
         approver = bytes.fromhex(a["approver"][2:])
         if approver not in self.admins:
@@ -335,16 +345,19 @@ class RuleEngine:
 
     # ------------------------------------------------------------------ data sharing
     def _on_DatasetRegistered(self, a: dict[str, Any], ctx: _Context, contract: str) -> None:
+        """A dataset; its schema is a payload to fetch."""
         self.datasets[int(a["datasetId"])] = {"owner": int(a["ownerMemberId"]), "title": a["title"],
                                               "classification": int(a["classification"])}
         self._payload(a["schemaCid"], None, "dataset schema", ctx)
 
     def _on_RequestSubmitted(self, a: dict[str, Any], ctx: _Context, contract: str) -> None:
+        """A signed share request; its ``validFrom`` bounds the grant."""
         request = a["request"]
         self.grants[int(a["requestId"])] = _Grant(int(a["requestId"]), int(a["datasetId"]), int(a["requesterMemberId"]),
                                                   int(request["validFrom"]))
 
     def _on_RequestApproved(self, a: dict[str, Any], ctx: _Context, contract: str) -> None:
+        """The grant's terms in force (validity, cap) and its status."""
         grant = self.grants.get(int(a["requestId"]))
         if grant is None:
             return
@@ -352,6 +365,7 @@ class RuleEngine:
         grant.status = self._enum("DataSharing.RequestStatus", int(a["status"]))
 
     def _on_SupervisorApproved(self, a: dict[str, Any], ctx: _Context, contract: str) -> None:
+        """The supervisor's second approval of personal data grants it."""
         if int(a["requestId"]) in self.grants:
             self.grants[int(a["requestId"])].status = "Granted"
 
@@ -362,20 +376,25 @@ class RuleEngine:
         return apply
 
     def _on_RequestRejected(self, a: dict[str, Any], ctx: _Context, contract: str) -> None:
+        """The request is rejected: no access may follow."""
         self._status("requestId", "Rejected")(a, ctx, contract)
 
     def _on_RequestWithdrawn(self, a: dict[str, Any], ctx: _Context, contract: str) -> None:
+        """The request is withdrawn: no access may follow."""
         self._status("requestId", "Withdrawn")(a, ctx, contract)
 
     def _on_GrantRevoked(self, a: dict[str, Any], ctx: _Context, contract: str) -> None:
+        """The owner revoked the grant: no access may follow."""
         self._status("grantId", "Revoked")(a, ctx, contract)
 
     def _on_PayloadDelivered(self, a: dict[str, Any], ctx: _Context, contract: str) -> None:
+        """The encrypted payload is delivered; its ciphertext is fetched and hashed."""
         if int(a["grantId"]) in self.grants:
             self.grants[int(a["grantId"])].delivered = True
         self._payload(a["cid"], a["ciphertextHash"], "delivery (ciphertext)", ctx)
 
     def _on_AccessRecorded(self, a: dict[str, Any], ctx: _Context, contract: str) -> None:
+        """An access must fall inside its grant (module docstring, "access")."""
         self.checked["accesses"] += 1
         grant = self.grants.get(int(a["grantId"]))
         count, now = int(a["accessCount"]), ctx.now
@@ -423,6 +442,7 @@ class RuleEngine:
                       ctx.header.number, ctx.tx, {**ctx.evidence(), "lot": lot.id, "values": values})
 
     def _on_LotRegistered(self, a: dict[str, Any], ctx: _Context, contract: str) -> None:
+        """A lot: original = held = quantity, held by the charity."""
         lot = self._lot(int(a["lotId"]))
         lot.original = lot.held = int(a["quantity"])
         lot.holder, lot.held_since = int(a["charityId"]), ctx.now
@@ -431,6 +451,7 @@ class RuleEngine:
         self._payload(a["documentsCid"], None, "lot intake documents", ctx)
 
     def _on_LotSplit(self, a: dict[str, Any], ctx: _Context, contract: str) -> None:
+        """A child lot of ``quantity`` leaves the parent's held quantity; the parent's child originals grow."""
         parent, child = self._lot(int(a["parentLotId"])), self._lot(int(a["childLotId"]))
         q = int(a["quantity"])
         parent.held -= q
@@ -441,6 +462,7 @@ class RuleEngine:
         self._check_lot(child, ctx, "its split")
 
     def _on_TransferSent(self, a: dict[str, Any], ctx: _Context, contract: str) -> None:
+        """``quantity`` moves from held to in transit."""
         lot, q = self._lot(int(a["lotId"])), int(a["quantity"])
         lot.held -= q
         lot.in_transit += q
@@ -456,6 +478,7 @@ class RuleEngine:
         return transfer
 
     def _on_TransferAccepted(self, a: dict[str, Any], ctx: _Context, contract: str) -> None:
+        """``sent`` leaves transit; ``received`` is held by the receiver; the rest is lost."""
         lot, sent, received = self._lot(int(a["lotId"])), int(a["sent"]), int(a["received"])
         transfer = self._settle(a, ctx)
         if received > sent:
@@ -484,6 +507,7 @@ class RuleEngine:
             lot.holder, lot.held_since = member_id, ctx.now
 
     def _on_TransferRefused(self, a: dict[str, Any], ctx: _Context, contract: str) -> None:
+        """The goods return from transit to the sender's held quantity."""
         lot, q = self._lot(int(a["lotId"])), int(a["quantity"])
         self._settle(a, ctx)
         lot.in_transit -= q
@@ -491,6 +515,7 @@ class RuleEngine:
         self._check_lot(lot, ctx, f"refusal of transfer {a['transferId']}")
 
     def _on_TransferRecalled(self, a: dict[str, Any], ctx: _Context, contract: str) -> None:
+        """As a refusal, by the sender."""
         lot, q = self._lot(int(a["lotId"])), int(a["quantity"])
         self._settle(a, ctx)
         lot.in_transit -= q
@@ -498,6 +523,7 @@ class RuleEngine:
         self._check_lot(lot, ctx, f"recall of transfer {a['transferId']}")
 
     def _on_LotConsumed(self, a: dict[str, Any], ctx: _Context, contract: str) -> None:
+        """The holder consumes ``quantity`` of what it holds."""
         lot, q = self._lot(int(a["lotId"])), int(a["quantity"])
         if int(a["memberId"]) != lot.holder:
             self._add("violation", "conservation", f"lot {lot.id} was consumed by {self._name(int(a['memberId']))}, "
@@ -509,6 +535,7 @@ class RuleEngine:
         self._payload(a["documentsCid"], None, "consumption documents", ctx)
 
     def _on_CorrectionRecorded(self, a: dict[str, Any], ctx: _Context, contract: str) -> None:
+        """``Found`` moves losses back to held; ``Loss`` moves held to losses."""
         lot, q = self._lot(int(a["lotId"])), int(a["quantity"])
         if self._enum("SupplyCustody.CorrectionKind", int(a["kind"])) == "Found":
             lot.losses -= q
@@ -520,9 +547,11 @@ class RuleEngine:
 
     # ------------------------------------------------------------------ credit
     def _on_IssuerAuthorized(self, a: dict[str, Any], ctx: _Context, contract: str) -> None:
+        """The member may issue entries in the category from now on."""
         self.issuers.add((int(a["memberId"]), int(a["category"])))
 
     def _on_IssuerDeauthorized(self, a: dict[str, Any], ctx: _Context, contract: str) -> None:
+        """The member may no longer issue entries in the category."""
         self.issuers.discard((int(a["memberId"]), int(a["category"])))
 
     def _entry(self, a: dict[str, Any], ctx: _Context, verb: str) -> None:
@@ -542,15 +571,19 @@ class RuleEngine:
             self._payload(entry["evidenceCid"], None, f"credit entry {a['entryId']} evidence", ctx)
 
     def _on_EntryIssued(self, a: dict[str, Any], ctx: _Context, contract: str) -> None:
+        """A credit entry, by an authorised issuer."""
         self._entry(a, ctx, "issued")
 
     def _on_EntrySuperseded(self, a: dict[str, Any], ctx: _Context, contract: str) -> None:
+        """A correction, by an authorised issuer or the consortium's proposal."""
         self._entry(a, ctx, "correction")
 
     def _on_EntryRevoked(self, a: dict[str, Any], ctx: _Context, contract: str) -> None:
+        """A revocation, by an authorised issuer or the consortium's proposal."""
         self._entry(a, ctx, "revocation")
 
     def _on_BatchAnchored(self, a: dict[str, Any], ctx: _Context, contract: str) -> None:
+        """A batch root, by an authorised issuer; its file is a payload to fetch."""
         self.checked["credit batches"] += 1
         issuer, category = int(a["issuerMemberId"]), int(a["category"])
         if (issuer, category) not in self.issuers:
