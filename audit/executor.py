@@ -118,6 +118,28 @@ class _Running:
     root: bytes | None = None
 
 
+def _without_stubs(text: str) -> str:
+    """t8n's allocation JSON without the two request stubs, cut out of the text (a large state is
+    megabytes of JSON; parsing it to drop two small objects would cost more than the root run).
+    Falls back to parsing when the text is not laid out as expected."""
+    import re
+
+    out = text
+    for stub in REQUEST_STUBS:
+        out, count = re.subn(rf'"{stub}"\s*:\s*\{{[^{{}}]*\}}\s*,?\s*', "", out, flags=re.IGNORECASE)
+        if count > 1:
+            break
+    out = re.sub(r",\s*\}\s*$", "}", out)
+    try:
+        parsed = json.loads(out)
+    except ValueError:
+        parsed = None
+    if not isinstance(parsed, dict) or any(stub in (k.lower() for k in parsed) for stub in REQUEST_STUBS):
+        alloc = {k: v for k, v in json.loads(text).items() if k.lower() not in REQUEST_STUBS}
+        return json.dumps(alloc)
+    return out
+
+
 def _be(value: int) -> bytes:
     """A scalar as RLP wants it: big-endian without leading zeroes (0 is the empty string)."""
     return value.to_bytes((value.bit_length() + 7) // 8, "big")
@@ -291,13 +313,13 @@ class T8nExecutor:
             self._done.append(self._complete(self._roots.popleft()))
         root_dir = self.workdir / f"root-{running.number % 16}"
         root_dir.mkdir(parents=True, exist_ok=True)
-        alloc = {k: v for k, v in json.loads(chained.read_text()).items() if k.lower() not in REQUEST_STUBS}
         if chained.stat().st_size <= PYTHON_ROOT_LIMIT:
             # A small state's root is cheaper to build here (audit.trie) than to start a process for.
+            alloc = {k: v for k, v in json.loads(chained.read_text()).items() if k.lower() not in REQUEST_STUBS}
             running.root = state_root(alloc)
             running.process = None
         else:
-            (root_dir / "pre.json").write_text(json.dumps(alloc))
+            (root_dir / "pre.json").write_text(_without_stubs(chained.read_text()))
             running.process = self._spawn(root_dir, root_dir / "pre.json", env, [], "Shanghai")
             running.workdir = root_dir
         self._roots.append(running)
