@@ -194,3 +194,13 @@ def test_the_witness_checks_consistency_before_cosigning_again(world: dict[str, 
     inclusion = node.rpc("cityledger_inclusionProof", [hex(head), hex(new.size)])
     tlog.verify_inclusion(bytes.fromhex(inclusion["blockHash"][2:]), head, new.size,
                           [bytes.fromhex(h[2:]) for h in inclusion["proof"]], new.root)
+
+
+def test_audit_run_checks_the_gateways_cosignatures(world: dict[str, Any], cosigned: dict[str, Any], tmp_path: Path) -> None:
+    process = subprocess.run([sys.executable, "-m", "cityledger_cli", "audit", "run", "--rpc", world["node"].url, "--gateway",
+                              world["gateway"].url, "--out", str(tmp_path), "--quiet"], capture_output=True, text=True,
+                             cwd=ROOT, timeout=300)
+    assert process.returncode == 0, process.stdout + process.stderr
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["summary"]["checks"]["cosignature"] == 1
+    assert any("1 valid witness cosignature(s): audit-ngo.example/w1" in note for note in report["notes"]), report["notes"]
