@@ -47,6 +47,8 @@ GROUPS: dict[str, Group] = {
                      "Run the gateway: verified queries, the chain index, payloads, the portal."),
     "payload": Group("gateway.payloads.cli", "app", "gateway.errors:GatewayError",
                      "Payloads: Kubo-identical CIDs, block store or Kubo node, CAR files, encryption."),
+    "audit": Group("audit.cli", "app", "audit.errors:AuditError",
+                   "Audit: verify evidence offline, audit a whole chain with an independent EVM, witness checkpoints."),
 }
 
 
