@@ -66,6 +66,10 @@ class Child:
                                      preexec_fn=_die_with_parent)
         return self
 
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc is not None else None
+
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
@@ -188,8 +192,8 @@ def up(data_dir: Path, node_port: int, ws_port: int, gateway_port: int, block_ti
         wait_until(gateway, gateway_url + "/v1/status", _gateway_ready, timeout)
         signal.signal(signal.SIGCHLD, on_child)
         click.echo(f"node     JSON-RPC {rpc}" + (f"  WebSocket ws://127.0.0.1:{ws_port}" if ws_port else "")
-                   + f"  (log {node.log_path})")
-        click.echo(f"gateway  {gateway_url}  (API {gateway_url}/docs, log {gateway.log_path})")
+                   + f"  (pid {node.pid}, log {node.log_path})")
+        click.echo(f"gateway  {gateway_url}  (API {gateway_url}/docs; pid {gateway.pid}, log {gateway.log_path})")
         click.echo(f"keys     {data_dir / 'dev-keys.json'} (DEVELOPMENT ONLY)")
         if demo:
             run_demo(data_dir, gateway_url, rpc)

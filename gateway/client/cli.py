@@ -215,7 +215,8 @@ def member_name(value: Any) -> str:
 @click.option("--addressbook", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Pin the chain: an address book (scripts/deploy, or DIR/gateway/addressbook.json); the gateway's "
                    "must match it. Without it the gateway's GET /v1/contracts is used.")
-@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+@click.option("--cache-dir", envvar="CITYLEDGER_CACHE", show_envvar=True,
+              type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Where sign-in tokens are kept (default $XDG_CACHE_HOME/cityledger or ~/.cache/cityledger).")
 @click.option("--timeout", type=click.FloatRange(min=1), default=120.0, show_default=True,
               help="Seconds to wait for each gateway request (a relayed write waits for its block).")
@@ -985,7 +986,8 @@ def gov_proposals(opts: Options, pending: bool) -> None:
 @pass_options
 def verify_proof(opts: Options, source: str) -> None:
     """Check a record's proofs, or an evidence bundle, here. SOURCE is a JSON file (a saved gateway
-    answer, or a bundle from /v1/evidence/...) or a gateway path such as /v1/evidence/trace/CODE.
+    answer, or a bundle from /v1/evidence/...) or a gateway path starting /v1/ (for example
+    /v1/evidence/trace/CODE), fetched from the gateway.
     A record: every proof in it as the other commands check them. A bundle (cityledger-evidence/1):
     the checks of audit/bundle.py — the genesis sealer set from its EIP-1186 state proof under the
     genesis hash the address book pins, every sealer change proven and sealed by the set before it,
@@ -994,7 +996,7 @@ def verify_proof(opts: Options, source: str) -> None:
     from gateway.client.verify import EVIDENCE_FORMAT, verify_bundle
 
     client = opts.client()
-    if source.startswith("/"):
+    if not Path(source).exists() and source.startswith("/v1/"):
         doc = client.get(source)
     else:
         try:
