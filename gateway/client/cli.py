@@ -653,7 +653,8 @@ def lot_show(opts: Options, lot_id: int) -> None:
 @json_option
 @pass_options
 def lot_stock(opts: Options, member_id: int | None) -> None:
-    """Goods held, per item, and goods in transit to or from the member."""
+    """Goods held, per item, and goods in transit to or from the member (the gateway's summary of
+    its index; `lot show` and `trace` prove each event behind it)."""
     client = opts.client()
     params = {"member": member_id} if member_id else None
     stock = client.get("/v1/stock", auth=True, params=params)
@@ -964,7 +965,7 @@ def gov_approve(opts: Options, proposal_id: int, contract: str) -> None:
 @json_option
 @pass_options
 def gov_proposals(opts: Options, pending: bool) -> None:
-    """Governance proposals of every governed contract (members only)."""
+    """Governance proposals of every governed contract, as the gateway indexed them (members only)."""
     doc = opts.client().get("/v1/proposals", auth=True, params={"pending": "true"} if pending else None)
 
     def human(c: Console) -> None:

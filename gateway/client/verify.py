@@ -134,6 +134,34 @@ class ProofChecker:
             raise VerificationFailed("batch-path", f"index {index} is beyond the batch's {anchored['entryCount']} entries")
         return anchored
 
+    def batch_record(self, record: Mapping[str, Any], proof: Mapping[str, Any], anchored: Mapping[str, Any]) -> None:
+        """A batch entry's stated fields must hash to the proven leaf (contracts/README.md, "Batch
+        leaves"), with the issuer and category of the proven anchor."""
+        from gateway.client.batch import leaf_hash
+
+        if "isPublic" not in record:
+            return
+        if (record.get("batchId"), record.get("index")) != (proof.get("batchId"), proof.get("index")):
+            raise VerificationFailed("batch-leaf", "the record names another batch entry than its proof")
+        issuer, category, index = int(anchored["issuerMemberId"]), int(anchored["category"]), int(proof["index"])
+        try:
+            if record["isPublic"]:
+                computed = leaf_hash(issuer, category, index, True, str(record["uscc"]).encode("ascii"),
+                                     int(record["severity"]), int(record["effectiveDate"]), int(record.get("expiryDate") or 0),
+                                     int(record["amount"]), _as_bytes(record["summaryHash"], "summaryHash"),
+                                     _as_bytes(record["evidenceCidHash"], "evidenceCidHash"))
+            else:
+                computed = leaf_hash(issuer, category, index, False, b"", 0, 0, 0, 0, bytes(32), bytes(32),
+                                     _as_bytes(record["subjectTag"], "subjectTag"), _as_bytes(record["commitment"], "commitment"))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise VerificationFailed("batch-leaf", f"the batch entry's fields are incomplete: {exc!r}") from None
+        if _hex(computed) != str(proof.get("leaf", "")).lower():
+            raise VerificationFailed("batch-leaf", f"the entry's fields hash to {_hex(computed)}, the proven leaf is "
+                                                   f"{proof.get('leaf')}")
+        if record["isPublic"] and record.get("summary") is not None \
+                and _hex(keccak(str(record["summary"]).encode())) != str(record["summaryHash"]).lower():
+            raise VerificationFailed("batch-leaf", "the entry's summary does not hash to its summaryHash")
+
     # -------------------------------------------------------------------- a whole answer
     def answer(self, doc: Any, *, transaction: bytes | None = None) -> Checked:
         """Check every proof anywhere in a gateway answer. A record naming its event (``event``
@@ -146,6 +174,7 @@ class ProofChecker:
                 raise VerificationFailed("format", "a record carries an empty proof (the gateway has none for it)")
             if proof.get("type") == "batch":
                 anchored = self.batch(proof)
+                self.batch_record(record, proof, anchored)
                 checked.events.append(("Credit", "BatchAnchored", anchored))
             elif proof.get("type") == "receipt":
                 name = record.get("event") if isinstance(record.get("event"), str) else None
@@ -277,10 +306,37 @@ def verify_bundle(doc: Any, book: AddressBook, codec: EventCodec) -> BundleRepor
     events = doc.get("events")
     if not isinstance(events, list) or not events:
         report.add("format", "bundle", False, "the bundle proves no event")
+    proven_events: list[dict[str, Any] | None] = []
     for i, item in enumerate(events or []):
         label = f"{item.get('contract')}.{item.get('event')}" if isinstance(item, dict) else "?"
-        event(item, f"event {i} ({label})", None)
+        proven_events.append(event(item, f"event {i} ({label})", None))
+    for i, entry in enumerate(doc.get("batchEntries") or []):
+        _batch_entry(entry, proven_events, report, f"batch entry {i}")
     return report
+
+
+def _batch_entry(entry: Any, proven: list[dict[str, Any] | None], report: BundleReport, subject: str) -> None:
+    """A credit batch entry in a bundle: its path leads from its leaf hash to the root the proven
+    ``BatchAnchored`` event (``anchorEvent``) put on chain."""
+    try:
+        if not isinstance(entry, dict):
+            raise VerificationFailed("format", "expected an object")
+        anchored = proven[int(entry["anchorEvent"])]
+        if anchored is None or "merkleRoot" not in anchored:
+            raise VerificationFailed("batch-anchor", "its anchoring event is not a proven BatchAnchored event")
+        leaf = _as_bytes(entry.get("leafHash"), "leafHash")
+        root = batch_root_from_path(leaf, int(entry["index"]), [_as_bytes(p, "path") for p in entry.get("path") or []])
+        if _hex(root) != str(anchored["merkleRoot"]).lower():
+            raise VerificationFailed("batch-path", f"the path leads to {_hex(root)}, the proven root is {anchored['merkleRoot']}")
+        if int(entry["batchId"]) != int(anchored["batchId"]) or int(entry["index"]) >= int(anchored["entryCount"]):
+            raise VerificationFailed("batch-anchor", "the entry is not within the proven batch")
+    except VerificationFailed as exc:
+        report.add(exc.check, subject, False, exc.detail)
+        return
+    except (KeyError, IndexError, TypeError, ValueError) as exc:
+        report.add("format", subject, False, repr(exc))
+        return
+    report.add("batch-path", subject, True, f"leaf {entry['index']} of batch {entry['batchId']} leads to the proven root")
 
 
 def _genesis(genesis: Any, book: AddressBook, poa: bool, report: BundleReport) -> list[bytes]:

@@ -90,6 +90,14 @@ def test_sign_in_with_a_keystore_and_the_refusals_a_stranger_meets(cli: Cli, dem
     tokens = list((cli.cache / "tokens").glob("*.json"))
     assert tokens and all(stat.S_IMODE(t.stat().st_mode) == 0o600 for t in tokens)
     assert stat.S_IMODE((cli.cache / "tokens").stat().st_mode) == 0o700
+    # A cached token the gateway no longer knows (or that expired) is replaced by a new sign-in.
+    for token in tokens:
+        cached = json.loads(token.read_text())
+        if cached["account"] == health["address"]:
+            token.write_text(json.dumps({**cached, "token": "revoked-or-expired"}))
+            stale = token
+    assert cli.json("requests", keystore=keystore, password_file=password)["proofsChecked"] >= 0
+    assert json.loads(stale.read_text())["token"] not in ("revoked-or-expired", signed.get("token"))
 
     # A wrong password is bad input (2); a key that is no member's is refused by the gateway (1).
     (tmp_path / "wrong.txt").write_text("wrong")
