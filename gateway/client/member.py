@@ -20,12 +20,11 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from gateway.client.api import GatewayClient, Progress, TxResult, keccak_file, sha256_file
-from gateway.client.errors import BadInput, GatewayRefused, VerificationFailed
+from gateway.client.api import GatewayClient, Progress, TxResult, keccak_file
+from gateway.client.errors import BadInput, VerificationFailed
 from gateway.client.verify import Checked
 
 ZERO32 = "0x" + "00" * 32
-ENUMS_SOURCE = "contracts/artifacts/manifest.json"
 
 
 # ----------------------------------------------------------------------------- small parsers
@@ -516,7 +515,3 @@ def approve_proposal(client: GatewayClient, contract: str, proposal_id: int) -> 
 
 def executed(result: TxResult) -> bool:
     return any(name == "ProposalExecuted" for _c, name, _a in result.events)
-
-
-def is_refusal(exc: GatewayRefused, *kinds: str) -> bool:
-    return exc.kind in kinds
