@@ -49,6 +49,12 @@ GROUPS: dict[str, Group] = {
                      "Payloads: Kubo-identical CIDs, block store or Kubo node, CAR files, encryption."),
     "audit": Group("audit.cli", "app", "audit.errors:AuditError",
                    "Audit: verify evidence offline, audit a whole chain with an independent EVM, witness checkpoints."),
+    "client": Group("gateway.client.cli", "app", "gateway.errors:GatewayError",
+                    "Act as a member with your own key: sign in, share data, hand over supplies, issue credit."),
+    "up": Group("cityledger_up", "up", "cityledger_up:UpError",
+                "Start the node and the gateway together (and, with --demo, play the demo city)."),
+    "demo": Group("cityledger_up", "demo", "cityledger_up:UpError",
+                  "Show what the demo city left in DIR/demo.json (receipt codes, USCCs, grants, batches)."),
 }
 
 
