@@ -47,6 +47,14 @@ GROUPS: dict[str, Group] = {
                      "Run the gateway: verified queries, the chain index, payloads, the portal."),
     "payload": Group("gateway.payloads.cli", "app", "gateway.errors:GatewayError",
                      "Payloads: Kubo-identical CIDs, block store or Kubo node, CAR files, encryption."),
+    "audit": Group("audit.cli", "app", "audit.errors:AuditError",
+                   "Audit: verify evidence offline, audit a whole chain with an independent EVM, witness checkpoints."),
+    "client": Group("gateway.client.cli", "app", "gateway.errors:GatewayError",
+                    "Act as a member with your own key: sign in, share data, hand over supplies, issue credit."),
+    "up": Group("cityledger_up", "up", "cityledger_up:UpError",
+                "Start the node and the gateway together (and, with --demo, play the demo city)."),
+    "demo": Group("cityledger_up", "demo", "cityledger_up:UpError",
+                  "Show what the demo city left in DIR/demo.json (receipt codes, USCCs, grants, batches)."),
 }
 
 

@@ -10,12 +10,23 @@ and compared with the arguments it claims.
 The verifier never stops at the first failure: it runs every check it can and reports each one,
 by the stable check names of the bundle format (``format``, ``genesis``, ``sealer-change``,
 ``header-hash``, ``block-number``, ``tx-proof``, ``tx-hash``, ``receipt-proof``,
-``receipt-status``, ``log-index``, ``log-content``, ``seal``, ``payload``), with what was expected
-and what was found.
+``receipt-status``, ``log-index``, ``log-content``, ``seal``, ``payload``, ``checkpoint``,
+``inclusion``, ``cosignature``), with what was expected and what was found.
 
 Trust: the bundle proves its records relative to a genesis. The caller pins that genesis by its
 block hash (from an address book, ``deployment.blockHash``), by the sealer set written in the
 genesis document, or both; a bundle that starts from another genesis fails the ``genesis`` check.
+Or the caller pins witness keys: a checkpoint cosigned by enough of them names the chain and its
+genesis hash in its origin line, and the rest derives from that (``audit.tlog``).
+
+The ``checkpoint`` section (when the gateway has one covering the record): the newest signed
+checkpoint (C2SP signed note, sealer signature and witness cosignatures) whose tree covers every
+block of the bundle; the sealed header of its last block with an RFC 6962 inclusion proof (its
+state proves the registry's witness set at that height, and its parent's sealer set signs the
+checkpoint); an inclusion proof of each event's block hash; the witnesses' key bindings. Checks:
+``checkpoint`` (origin, size, head, the sealer's signature), ``inclusion`` (each block in the
+witnessed tree), ``cosignature`` (each line, and the number of valid ones against
+``--min-cosignatures``).
 """
 
 from __future__ import annotations
@@ -31,6 +42,7 @@ from eth_keys import keys
 from eth_utils import to_checksum_address
 
 from audit.credit_batch import EntryInvalid, verify_entry
+from audit import tlog
 from audit.errors import AuditError
 from audit.mpt import verify_proof
 from audit.state_proof import verify_account_proof
@@ -48,6 +60,10 @@ class Trust:
     chain_id: int | None = None
     genesis_hash: bytes | None = None
     genesis_sealers: tuple[bytes, ...] | None = None
+    #: Witness keys the caller trusts (``--witness-key``).
+    witness_keys: tuple[tlog.WitnessKey, ...] = ()
+    #: Valid witness cosignatures the checkpoint must carry (``--min-cosignatures``).
+    min_cosignatures: int = 0
 
 
 @dataclass(frozen=True)
@@ -73,6 +89,16 @@ class BundleReport:
     @property
     def failures(self) -> list[CheckResult]:
         return [r for r in self.results if not r.ok]
+
+    def summary(self) -> str:
+        failed = self.failures
+        if not failed:
+            return f"all {len(self.results)} checks hold"
+        return f"{len(failed)} of {len(self.results)} checks failed: " + ", ".join(sorted({f.check for f in failed}))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"ok": self.ok, "summary": self.summary(),
+                "results": [{"check": r.check, "subject": r.subject, "ok": r.ok, "detail": r.detail} for r in self.results]}
 
     def add(self, check: str, subject: str, ok: bool, detail: str = "") -> bool:
         self.results.append(CheckResult(check, subject, ok, detail))
@@ -286,6 +312,8 @@ def verify_bundle(doc: Any, trust: Trust) -> BundleReport:
         report.add("format", "bundle", False, f"the bundle is for chain {chain_id}, the pinned chain is {trust.chain_id}")
         return report
     poa = doc.get("consensus") == "cityledger-poa"
+    if trust.genesis_hash is None and trust.witness_keys:
+        trust = _trust_from_witnesses(doc.get("checkpoint"), trust, report)
     sets = _SealerSets(_genesis(doc.get("genesis"), trust, poa, report))
     for i, change in enumerate(doc.get("sealerChanges") or []):
         subject = f"sealer change {i} (block {change.get('blockNumber') if isinstance(change, dict) else '?'})"
@@ -317,6 +345,7 @@ def verify_bundle(doc: Any, trust: Trust) -> BundleReport:
         proven_args.append(_event(event, chain_id, sets if poa else None, report, f"event {i} ({name})", None))
     for entry in doc.get("batchEntries") or []:
         _batch_entry(entry, events or [], proven_args, report)
+    _checkpoint(doc, trust, sets, report)
     return report
 
 
@@ -343,6 +372,120 @@ def _batch_entry(entry: Any, events: list[Any], proven: list[dict[str, Any] | No
         report.add(check, subject, False, exc.detail if isinstance(exc, EntryInvalid) else str(exc))
         return
     report.add("batch-path", subject, True, detail)
+
+
+def _trust_from_witnesses(section: Any, trust: Trust, report: BundleReport) -> Trust:
+    """With only witness keys pinned: a checkpoint cosigned by enough of them pins the chain id and
+    genesis hash its origin names (the witnesses vouch that this is the history they saw)."""
+    needed = max(1, trust.min_cosignatures)
+    try:
+        if not isinstance(section, dict):
+            raise _Failed("checkpoint", "the bundle has no checkpoint, so pinned witness keys cannot pin the chain")
+        note = tlog.parse_note(str(section.get("note", "")))
+        point = tlog.parse_checkpoint(note.text)
+        result = tlog.check_cosignatures(note, trust.witness_keys, [], None, lambda line: line.name == point.origin)
+        if len(result.counted) < needed:
+            raise _Failed("checkpoint", f"{len(result.counted)} cosignature(s) by pinned witness keys, {needed} needed "
+                                        "to pin the chain")
+        chain_id, genesis_hash = point.chain
+    except tlog.NoteError as exc:
+        report.add("checkpoint", "witnessed origin", False, exc.reason)
+        return trust
+    except _Failed as exc:
+        report.add(exc.check, "witnessed origin", False, exc.detail)
+        return trust
+    report.add("checkpoint", "witnessed origin", True,
+               f"chain {chain_id} genesis {_hex(genesis_hash)} pinned by {len(result.counted)} pinned witness(es)")
+    return Trust(chain_id, genesis_hash, trust.genesis_sealers, trust.witness_keys, trust.min_cosignatures)
+
+
+def _checkpoint(doc: dict[str, Any], trust: Trust, sets: _SealerSets, report: BundleReport) -> None:
+    """The ``checkpoint``, ``inclusion`` and ``cosignature`` checks (module docstring)."""
+    section = doc.get("checkpoint")
+    if section is None:
+        if trust.min_cosignatures > 0:
+            report.add("cosignature", "checkpoint", False,
+                       f"the bundle carries no checkpoint; {trust.min_cosignatures} witness cosignature(s) were demanded")
+        return
+    subject = "checkpoint"
+    try:
+        if not isinstance(section, dict):
+            raise _Failed("checkpoint", "expected an object")
+        note = tlog.parse_note(str(section.get("note", "")))
+        point = tlog.parse_checkpoint(note.text)
+        genesis_hash = _bytes((doc.get("genesis") or {}).get("blockHash"), "genesis.blockHash")
+        if point.chain != (doc.get("chainId"), genesis_hash):
+            raise _Failed("checkpoint", f"its origin {point.origin} is not this bundle's chain and genesis")
+        subject = f"checkpoint {point.size}"
+        if section.get("size") != point.size:
+            raise _Failed("checkpoint", f"the section says size {section.get('size')}, the note {point.size}")
+        head = section.get("head") or {}
+        head_header = _decode_header(_bytes(head.get("header"), "checkpoint.head.header"))
+        if head_header.number != point.size - 1:
+            raise _Failed("checkpoint", f"the head is block {head_header.number}, the tree's last block is {point.size - 1}")
+        tlog.verify_inclusion(head_header.hash, point.size - 1, point.size,
+                              [_bytes(h, "head.proof") for h in head.get("proof") or []], point.root)
+        sealer = tlog.verify_sealer_signature(note, sets.at_parent_of(point.size - 1))
+    except (tlog.NoteError, tlog.TreeProofError) as exc:
+        report.add("checkpoint", subject, False, str(exc))
+        return
+    except _Failed as exc:
+        report.add(exc.check, subject, False, exc.detail)
+        return
+    report.add("checkpoint", subject, True, f"signed by sealer {_hex(sealer)}; head block {point.size - 1} proven in its tree")
+    inclusions = {(i.get("blockNumber"), i.get("blockHash")): i for i in section.get("inclusions") or [] if isinstance(i, dict)}
+    blocks = sorted({(e["proof"]["blockNumber"], e["proof"]["blockHash"])
+                     for e in [*(doc.get("events") or []), *(doc.get("sealerChanges") or [])]
+                     if isinstance(e, dict) and isinstance(e.get("proof"), dict)}, key=lambda b: (int(b[0]), str(b[1])))
+    for number, block_hash in blocks:
+        what = f"block {number}"
+        item = inclusions.get((number, block_hash))
+        try:
+            if item is None:
+                raise _Failed("inclusion", f"no inclusion proof of block {number} ({block_hash}) in the checkpoint")
+            if not isinstance(number, int) or number >= point.size:
+                raise _Failed("inclusion", f"block {number} is beyond the checkpoint's {point.size} blocks")
+            tlog.verify_inclusion(_bytes(block_hash, "blockHash"), number, point.size,
+                                  [_bytes(h, "inclusion proof") for h in item.get("proof") or []], point.root)
+        except tlog.TreeProofError as exc:
+            report.add("inclusion", what, False, str(exc))
+            continue
+        except _Failed as exc:
+            report.add(exc.check, what, False, exc.detail)
+            continue
+        report.add("inclusion", what, True, f"in the witnessed tree of {point.size} blocks")
+    _cosignatures(section, note, point, head_header, sealer, trust, report)
+
+
+def _cosignatures(section: dict[str, Any], note: tlog.Note, point: tlog.Checkpoint, head: _Header, sealer: bytes,
+                  trust: Trust, report: BundleReport) -> None:
+    witnesses = section.get("witnesses") or {}
+    accounts: list[bytes] | None = None
+    bindings: list[tlog.KeyBinding] = []
+    try:
+        for raw in witnesses.get("bindings") or []:
+            bindings.append(tlog.KeyBinding.from_json(raw))
+        if witnesses.get("account") is not None:
+            account = verify_account_proof(head.root(3), witnesses["account"])
+            slot = int(witnesses["witnessSlot"])
+            length = account.slot_value(slot)
+            base = int.from_bytes(keccak(slot.to_bytes(32, "big")), "big")
+            accounts = [account.slot_value(base + i).to_bytes(32, "big")[12:] for i in range(length)]
+    except (AuditError, KeyError, ValueError, TypeError) as exc:
+        report.add("cosignature", "witness set", False, f"the witness set's state proof does not verify: {exc}")
+        accounts = []
+    sealer_id = tlog.sealer_key_id(point.origin, sealer)
+    result = tlog.check_cosignatures(note, trust.witness_keys, bindings, accounts if accounts is not None else [],
+                                     lambda line: line.name == point.origin and line.key_id == sealer_id)
+    for name, reason in result.failed:
+        report.add("cosignature", f"cosignature by {name}", False, reason)
+    for name, who in result.counted:
+        report.add("cosignature", f"cosignature by {name}", True,
+                   "by a pinned witness key" if not who.startswith("0x") else f"by witness account {who}")
+    if trust.min_cosignatures:
+        enough = len(result.counted) >= trust.min_cosignatures
+        report.add("cosignature", f"checkpoint {point.size}", enough,
+                   f"{len(result.counted)} valid witness cosignature(s), {trust.min_cosignatures} demanded")
 
 
 def _genesis(genesis: Any, trust: Trust, poa: bool, report: BundleReport) -> list[bytes]:

@@ -49,13 +49,30 @@ class AddressBook:
     def load(cls, path: Path) -> AddressBook:
         try:
             doc = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            raise ConfigurationInvalid(f"cannot read the address book {path}: {exc!r}") from exc
+        return cls.from_json(doc, str(path))
+
+    @classmethod
+    def from_json(cls, doc: Any, source: str = "address book") -> AddressBook:
+        """An address book from its JSON document (``cityledger-addressbook/1``)."""
+        try:
             if doc.get("format") != ADDRESSBOOK_FORMAT:
-                raise ConfigurationInvalid(f"{path}: format is {doc.get('format')!r}, expected {ADDRESSBOOK_FORMAT!r}")
+                raise ConfigurationInvalid(f"{source}: format is {doc.get('format')!r}, expected {ADDRESSBOOK_FORMAT!r}")
             addresses = {name: bytes.fromhex(doc["contracts"][name]["address"][2:]) for name in CONTRACTS}
             return cls(int(doc["chainId"]), int(doc["deployment"]["block"]),
                        bytes.fromhex(doc["deployment"]["blockHash"][2:]), addresses)
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise ConfigurationInvalid(f"cannot read the address book {path}: {exc!r}") from exc
+        except (AttributeError, ValueError, KeyError, TypeError) as exc:
+            raise ConfigurationInvalid(f"cannot read the address book {source}: {exc!r}") from exc
+
+    def to_json(self, consensus: str | None = None) -> dict[str, Any]:
+        """The address book's JSON document (what ``scripts/deploy`` writes)."""
+        doc: dict[str, Any] = {"format": ADDRESSBOOK_FORMAT, "chainId": self.chain_id}
+        if consensus is not None:
+            doc["consensus"] = consensus
+        doc["deployment"] = {"block": self.deployment_block, "blockHash": "0x" + self.deployment_hash.hex()}
+        doc["contracts"] = {name: {"address": to_checksum_address(address)} for name, address in self.addresses.items()}
+        return doc
 
     def name_of(self, address: bytes) -> str | None:
         for name, addr in self.addresses.items():

@@ -10,7 +10,12 @@ A bundle holds, for the events behind a record:
   own receipt proof, so the sealer set in force at every height derives from genesis; a verifier
   checks each change's own seal with the set before it. (Whether a bundle leaves a change out is
   what witnessed checkpoints settle: an omission makes a seal fail against a witnessed head.)
-* ``payloads`` — CIDs and SHA-256 hashes of the off-chain payloads the record names.
+* ``payloads`` — CIDs and SHA-256 hashes of the off-chain payloads the record names;
+* ``checkpoint`` — the newest checkpoint covering every block of the bundle (one that witnesses
+  cosigned if there is one), with the witnesses' cosignatures and key bindings, an RFC 6962
+  inclusion proof of each block, the head header and the witness set's state proof at the head
+  (``gateway.records.checkpoints.evidence_section``); null until the chain has signed one. The
+  sealer changes then run up to the checkpoint's head, whose parent's sealer signed it.
 
 The JSON Schema is ``gateway/schemas/evidence.schema.json``; ``cityledger audit verify`` (audit
 package, independent code) and the portal check bundles without the gateway.
@@ -27,13 +32,15 @@ from sqlmodel import Session, col, select
 from gateway import db
 from gateway.app import Services
 from gateway.errors import GatewayError
+from gateway.records import checkpoints
 from gateway.records.members import RoleSet
 from gateway.routers.common import proofs
 from gateway.sealers import prove_sealers, sealer_slot
 
 FORMAT = "cityledger-evidence/1"
 CHECKS = ("format", "genesis", "sealer-change", "header-hash", "block-number", "tx-proof", "tx-hash",
-          "receipt-proof", "receipt-status", "log-index", "log-content", "seal", "payload")
+          "receipt-proof", "receipt-status", "log-index", "log-content", "seal", "payload", "checkpoint",
+          "inclusion", "cosignature")
 
 
 class EvidenceUnavailable(GatewayError):
@@ -91,14 +98,31 @@ async def bundle(services: Services, s: Session, kind: str, record_id: str, reco
     """The bundle for a record whose events sit at ``positions`` (block, position in block)."""
     events = [event_evidence(services, s, b, p) for b, p in sorted(set(positions))]
     last = max((b for b, _ in positions), default=0)
-    changes = []
+    changes: list[dict[str, Any]] = []
+    checkpoint = None
     if services.poa:
-        rows = s.exec(select(RoleSet).where(RoleSet.role == "sealers", RoleSet.block_log_index >= 0,
-                                            RoleSet.block_number < last)
-                      .order_by(col(RoleSet.block_number), col(RoleSet.block_log_index))).all()
-        for row in rows:
-            evidence = event_evidence(services, s, row.block_number, row.block_log_index)
-            changes.append({"blockNumber": row.block_number, "sealers": json.loads(row.accounts), **evidence})
+        def sealer_changes(before: int) -> list[dict[str, Any]]:
+            rows = s.exec(select(RoleSet).where(RoleSet.role == "sealers", RoleSet.block_log_index >= 0,
+                                                RoleSet.block_number < before)
+                          .order_by(col(RoleSet.block_number), col(RoleSet.block_log_index))).all()
+            return [{"blockNumber": row.block_number, "sealers": json.loads(row.accounts),
+                     **event_evidence(services, s, row.block_number, row.block_log_index)} for row in rows]
+
+        blocks = [(e["proof"]["blockNumber"], e["proof"]["blockHash"]) for e in events + sealer_changes(last)]
+        checkpoint = await checkpoints.evidence_section(
+            services.rpc, s, services.book.addresses["MemberRegistry"], services.settings.artifacts,
+            services.indexer.indexed, blocks)
+        if checkpoint is not None:
+            last = max(last, checkpoint["size"] - 1)
+        changes = sealer_changes(last)
+        if checkpoint is not None:
+            covered = {i["blockNumber"] for i in checkpoint["inclusions"]}
+            for change in changes:
+                number = change["proof"]["blockNumber"]
+                if number not in covered:
+                    proof = await services.rpc.call("cityledger_inclusionProof", [hex(number), hex(checkpoint["size"])])
+                    checkpoint["inclusions"].append({"blockNumber": number, "blockHash": change["proof"]["blockHash"],
+                                                     "proof": proof["proof"]})
     return {
         "format": FORMAT,
         "chainId": services.book.chain_id,
@@ -109,7 +133,7 @@ async def bundle(services: Services, s: Session, kind: str, record_id: str, reco
         "sealerChanges": changes,
         "events": events,
         "payloads": payloads or [],
-        "checkpoint": None,
+        "checkpoint": checkpoint,
         "checks": list(CHECKS),
     }
 

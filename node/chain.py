@@ -43,6 +43,7 @@ from node.consensus import (
     recover_sealer,
     seal_header,
 )
+from node.checkpoints import TREE_SIZE, MerkleLog, SignedCheckpoint, checkpoint_writes, origin, sign_checkpoint, stored_checkpoint
 from node.errors import BlockRejected, ExecutionReverted, GenesisError, RegistryCallFailed, StorageError
 from node.genesis import GENESIS_DEPLOYER, Genesis
 from node.index import (
@@ -128,6 +129,8 @@ class LedgerChain:
         self._sealer_cache: OrderedDict[bytes, tuple[Address, ...]] = OrderedDict()
         self._blocks: OrderedDict[bytes, BlockView] = OrderedDict()
         self._headers: OrderedDict[bytes, BlockHeaderAPI] = OrderedDict()
+        #: The block-hash transparency log (``node.checkpoints``), read from the committed store.
+        self.log = MerkleLog(store.get)
         expected = build_genesis_header(genesis, self.vm_class)
         stored = store.get(_GENESIS_KEY)
         if stored is None:
@@ -139,6 +142,8 @@ class LedgerChain:
             self.db[_GENESIS_KEY] = header.hash
             self.db[block_key(header.hash)] = _EMPTY_BLOCK_RECORD
             self.db[SCHEMA_KEY] = bytes([SCHEMA_VERSION])
+            for key, value in self.log.append(header.hash).items():
+                self.db[key] = value
             self.buffer.flush()
             log.info("initialised chain %d, genesis %s", genesis.chain_id, encode_hex(header.hash))
         elif stored != expected.hash:
@@ -146,7 +151,10 @@ class LedgerChain:
                 f"the data directory holds chain with genesis {encode_hex(stored)}, but the genesis "
                 f"file describes {encode_hex(expected.hash)}")
         self.genesis_header = expected
+        #: The checkpoint origin line: ``cityledger/<chain id>/0x<genesis hash>``.
+        self.origin = origin(genesis.chain_id, bytes(expected.hash))
         self._check_schema()
+        self._check_log()
 
     def _check_schema(self) -> None:
         """Data directories written before the index existed carry no schema key: the writer
@@ -176,6 +184,37 @@ class LedgerChain:
         self.db[SCHEMA_KEY] = bytes([SCHEMA_VERSION])
         self.buffer.flush()
         log.info("lookup index built for %d blocks", head + 1)
+
+    def _check_log(self) -> None:
+        """Data directories written before the block-hash log existed hold fewer leaves than
+        blocks: the writer appends the missing block hashes once, at start (no checkpoint is
+        signed for the past; the next one comes with the next due block)."""
+        missing = self.head.block_number + 1 - self.log.size
+        if missing <= 0:
+            return
+        if not self.writable:
+            raise StorageError("the data directory's block-hash log is not built yet (its writer builds it)")
+        log.warning("data directory predates the block-hash log: adding %d leaves", missing)
+        for number in range(self.log.size, self.head.block_number + 1):
+            block_hash = self.chaindb.get_canonical_block_hash(BlockNumber(number))
+            self._store.commit(self.log.append(block_hash))
+
+    def log_writes(self, block_hash: bytes, number: int, sealer_key: PrivateKey | None) -> dict[bytes, bytes]:
+        """The log writes for a new block (its leaf and the subtrees it completes) and, when the
+        tree size is a multiple of the genesis ``checkpointInterval`` and a sealer key is given,
+        the sealer's signed checkpoint; committed with the block."""
+        writes = self.log.append(block_hash)
+        size = number + 1
+        if int.from_bytes(writes[TREE_SIZE], "big") != size:
+            raise StorageError(f"the block-hash log has {self.log.size} leaves before block {number}")
+        if sealer_key is not None and size % self.genesis.checkpoint_interval == 0:
+            root = self.log.root(size, writes)
+            writes.update(checkpoint_writes(sign_checkpoint(self.origin, size, root, sealer_key)))
+        return writes
+
+    def checkpoint(self, size: int | None = None) -> SignedCheckpoint | None:
+        """The signed checkpoint of tree ``size`` (the newest when None), if the sealer made one."""
+        return stored_checkpoint(self._store.get, size)
 
     def close(self) -> None:
         """Drop any uncommitted writes and close the store."""
@@ -494,6 +533,8 @@ class LedgerChain:
             receipts = cast(CityLedgerVM, vm).built_receipts
             for key, value in block_index_writes(block, receipts, [tx.sender for tx in block.transactions]).items():
                 self.db[key] = value
+            for key, value in self.log_writes(bytes(block.header.hash), number, None).items():
+                self.db[key] = value
         except NonMemberSender as exc:
             self.buffer.discard()
             raise BlockRejected(number, "sender membership", str(exc)) from exc
@@ -636,6 +677,8 @@ class BlockBuilder:
             chain.chaindb.persist_block(block)
             senders = tuple(Address(tx.sender) for tx in self.included)
             for key, value in block_index_writes(block, self.receipts, senders, raw_txs, raw_receipts).items():
+                chain.db[key] = value
+            for key, value in chain.log_writes(bytes(block.header.hash), block.header.block_number, self.sealer_key).items():
                 chain.db[key] = value
             chain.buffer.flush()
         except BaseException:

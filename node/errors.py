@@ -81,6 +81,11 @@ class ResourceNotFound(NodeError):
         return self.message
 
 
+class LogRangeError(ResourceNotFound):
+    """Raised when a root or proof of the block-hash log is asked for a tree size or leaf the log
+    does not hold (beyond the head, or an old size larger than the new)."""
+
+
 @dataclass
 class ExecutionReverted(NodeError):
     """Raised when ``eth_call`` or ``eth_estimateGas`` execution reverts; ``data`` is the revert data."""

@@ -50,6 +50,13 @@ DEV_MEMBERS: tuple[tuple[str, str, str, bool], ...] = (
     ("First People's Hospital", "hospital", "district", False),
     ("Market Supervision Administration", "regulator", "city", False),
     ("Independent Audit NGO", "auditor", "city", False),
+    # Appended, never reordered: member ids follow this order and tests rely on them.
+    ("市通信管理局 Municipal Communications Administration (telecom regulator)", "department", "city", False),
+    ("市公安局 Municipal Public Security Bureau", "department", "city", False),
+    ("市民政局 Municipal Civil Affairs Bureau", "department", "city", False),
+    ("市第二人民医院 Second People's Hospital", "hospital", "district", False),
+    # The bureau's data office: a department may publish datasets, the consortium admin seat may not.
+    ("市应急管理局 Municipal Emergency Management Bureau (data office)", "department", "city", False),
 )
 #: Index in DEV_MEMBERS of the member whose second account is the sealer key.
 DEV_SEALER_MEMBER = 0

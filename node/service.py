@@ -35,6 +35,7 @@ from eth_keys.datatypes import PrivateKey
 from eth_typing import Address
 
 from node.chain import BlockView, LedgerChain
+from node.checkpoints import SignedCheckpoint
 from node.errors import LimitExceeded, NodeError, ResourceNotFound, SealerUnavailable, TransactionRejected
 from node.index import IndexedReceipt, IndexedTransaction, LogEntry, LogFilter
 from node.metrics import NodeMetrics
@@ -283,6 +284,30 @@ class ChainService:
 
     async def sealers(self, ref: BlockRef) -> tuple[Address, ...]:
         return await self._on_chain(lambda: self._chain.sealers_at(require(self._chain, ref)))
+
+    # ------------------------------------------------------------------ block-hash log
+    async def checkpoint(self, size: int | None) -> SignedCheckpoint | None:
+        """The sealer's signed checkpoint of tree ``size`` (the newest when None)."""
+        return await self._on_chain(self._chain.checkpoint, size)
+
+    async def log_size(self) -> int:
+        return await self._on_chain(lambda: self._chain.log.size)
+
+    async def inclusion_proof(self, index: int, size: int) -> tuple[bytes, list[bytes]]:
+        """Block ``index``'s hash and its RFC 6962 audit path in the tree of ``size`` leaves."""
+        def work() -> tuple[bytes, list[bytes]]:
+            proof = self._chain.log.inclusion_proof(index, size)
+            header = self._chain.header_by_number(index)
+            assert header is not None, "the log holds a leaf only for a committed block"
+            return bytes(header.hash), proof
+        return await self._on_chain(work)
+
+    async def consistency_proof(self, old_size: int, new_size: int) -> list[bytes]:
+        return await self._on_chain(self._chain.log.consistency_proof, old_size, new_size)
+
+    async def genesis_document(self) -> dict[str, Any]:
+        """The genesis document this chain was built from (``node.genesis``)."""
+        return self._chain.genesis.to_json()
 
     # ------------------------------------------------------------------ raw forms
     async def raw_header(self, ref: BlockRef) -> bytes | None:

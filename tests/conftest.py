@@ -144,3 +144,5 @@ def w3(node: NodeProcess) -> Any:
 # Gateway fixtures (a node process, its address book, the app in-process) live in their own module.
 from gateway_harness import addressbook, chain  # noqa: E402,F401
 from pg_harness import postgres_server, postgres_url  # noqa: E402,F401
+# One demo city (`scripts/start --demo`, the README's walkthrough) shared by the end-to-end tests.
+from demo_harness import demo_city  # noqa: E402,F401

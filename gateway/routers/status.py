@@ -1,4 +1,5 @@
-"""``GET /v1/status`` and ``GET /metrics``."""
+"""``GET /v1/status``, ``GET /v1/contracts`` (the address book members' clients build their
+transactions with) and ``GET /metrics``."""
 
 from __future__ import annotations
 
@@ -40,6 +41,14 @@ async def status(services: ServicesDep) -> Status:
         indexerError=None if error is None else {"type": error.slug, "detail": str(error)},
         sealers=["0x" + s.hex() for s in getattr(indexer, "sealers", [])] if services.poa else [],
     )
+
+
+@router.get("/v1/contracts")
+async def contracts(services: ServicesDep) -> dict[str, Any]:
+    """The address book this gateway serves (``cityledger-addressbook/1``: chain id, the deployment
+    block and its hash, the four contracts' addresses). Clients that must not take the gateway's
+    word pin their own copy (``cityledger client --addressbook``) and compare."""
+    return services.book.to_json("cityledger-poa" if services.poa else "none")
 
 
 @router.get("/metrics", include_in_schema=False)

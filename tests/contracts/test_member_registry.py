@@ -28,6 +28,11 @@ from helpers import (
 from node.consensus import recover_sealer
 from node.errors import BlockRejected, ExecutionReverted
 from node.genesis import LEVELS, MEMBER_KINDS
+from node.genesis_init import DEV_MEMBERS
+
+#: The development consortium's members at genesis, and the id the next admitted member gets.
+GENESIS_MEMBERS = len(DEV_MEMBERS)
+NEW_MEMBER = GENESIS_MEMBERS + 1
 
 ZERO = "0x0000000000000000000000000000000000000000"
 ADMIT = ["string", "uint8", "uint8", "address[]", "bytes32"]
@@ -75,7 +80,7 @@ def approved(ledger: Ledger, proposal_id: int, approver: Signer, approvals: int,
 # --------------------------------------------------------------------------------------- genesis
 def test_genesis_members_match_the_genesis_document_and_dev_keys(ledger: Ledger, devnet: DevNet) -> None:
     members = ledger.chain.genesis.registry.members
-    assert ledger.view("memberCount") == len(members) == 11
+    assert ledger.view("memberCount") == len(members) == GENESIS_MEMBERS
     for member_id, m in enumerate(members, start=1):
         accounts = tuple(to_checksum_address(a) for a in m.accounts)
         assert ledger.member(member_id) == MemberView(
@@ -102,7 +107,7 @@ def test_genesis_members_match_the_genesis_document_and_dev_keys(ledger: Ledger,
     assert [ledger.member(i).kind for i in (1, 2, 3)] == [MEMBER_KINDS.index("admin")] * 3
 
     assert ledger.revert_of(None, "getMember", 0) == ("MemberRegistryUnknownMember", (0,))
-    assert ledger.revert_of(None, "getMember", 12) == ("MemberRegistryUnknownMember", (12,))
+    assert ledger.revert_of(None, "getMember", NEW_MEMBER) == ("MemberRegistryUnknownMember", (NEW_MEMBER,))
 
 
 def test_genesis_admins_threshold_sealers_and_witnesses(ledger: Ledger, devnet: DevNet) -> None:
@@ -162,31 +167,31 @@ def test_admit_member_executes_on_the_second_admins_approval(ledger: Ledger) -> 
     assert ledger.view("hasApproved", 1, 1) is True  # by admin member, not account
     assert ledger.view("hasApproved", 1, 2) is False
     assert ledger.view("proposalCount") == 1
-    assert ledger.view("memberCount") == 11
+    assert ledger.view("memberCount") == GENESIS_MEMBERS
     assert ledger.view("memberOf", first.address) == 0
 
     approved_ = ledger.approve(approver, 1)
     assert approved_.status == 1
     assert approved_.events == [
         approved(ledger, 1, approver, 2),
-        Event("MemberAdmitted", {"memberId": 12, "name": "District 3 Food Bank",
+        Event("MemberAdmitted", {"memberId": NEW_MEMBER, "name": "District 3 Food Bank",
                                  "kind": MEMBER_KINDS.index("charity"), "level": LEVELS.index("street")}),
-        Event("AccountAdded", {"memberId": 12, "account": first.address}),
-        Event("AccountAdded", {"memberId": 12, "account": second.address}),
-        Event("EncryptionKeySet", {"memberId": 12, "key": key}),
+        Event("AccountAdded", {"memberId": NEW_MEMBER, "account": first.address}),
+        Event("AccountAdded", {"memberId": NEW_MEMBER, "account": second.address}),
+        Event("EncryptionKeySet", {"memberId": NEW_MEMBER, "key": key}),
         Event("ProposalExecuted", {"proposalId": 1, "action": Action.AdmitMember}),
     ]
     assert ledger.proposal(1) == ProposalView(proposer.address, proposed.number, Action.AdmitMember,
                                               True, 2, 1, 1, body)
-    assert ledger.view("memberCount") == 12
-    assert ledger.member(12) == MemberView(12, "District 3 Food Bank", MEMBER_KINDS.index("charity"),
+    assert ledger.view("memberCount") == NEW_MEMBER
+    assert ledger.member(NEW_MEMBER) == MemberView(NEW_MEMBER, "District 3 Food Bank", MEMBER_KINDS.index("charity"),
                                            LEVELS.index("street"), Status.Active,
                                            (first.address, second.address), key)
     for account in (first, second):
-        assert ledger.view("memberOf", account.address) == 12
+        assert ledger.view("memberOf", account.address) == NEW_MEMBER
         assert ledger.view("isActiveAccount", account.address) is True
         assert ledger.view("activeMemberAt", account.address, approved_.number) == (
-            12, MEMBER_KINDS.index("charity"), True)
+            NEW_MEMBER, MEMBER_KINDS.index("charity"), True)
         assert ledger.view("activeMemberAt", account.address, approved_.number - 1) == (0, 0, False)
 
 
@@ -212,7 +217,7 @@ def test_admitted_member_can_send_from_the_transaction_after_its_admission(ledge
                                                    b"d".ljust(32, b"\0"), 2)
     assert recorded(ledger, recorder, b"early") == (ZERO, 0, b"\0" * 32, 0)
     assert ledger.view("activeMemberAt", newcomer.address, block.header.block_number) == (
-        12, MEMBER_KINDS.index("hospital"), True)
+        NEW_MEMBER, MEMBER_KINDS.index("hospital"), True)
 
 
 def test_suspended_member_is_refused_from_the_next_block_and_its_history_stays(ledger: Ledger) -> None:
@@ -545,8 +550,8 @@ def test_account_already_taken(ledger: Ledger) -> None:
     assert ledger.refused(Action.AdmitMember, payload(
         ADMIT, "Copycat", 0, 0, [Signer.fresh("fresh").address, m2.address], b"\0" * 32)) == (
         "MemberRegistryAccountTaken", (m2.address, id2))
-    # The refused admission left no trace: no member 12, the fresh account belongs to nobody.
-    assert ledger.view("memberCount") == 11
+    # The refused admission left no trace: no new member, the fresh account belongs to nobody.
+    assert ledger.view("memberCount") == GENESIS_MEMBERS
     assert ledger.view("memberOf", Signer.fresh("fresh").address) == 0
     assert ledger.member(id0).accounts == (m0.address,)
 
@@ -572,12 +577,12 @@ def test_unknown_member_and_wrong_status(ledger: Ledger) -> None:
     suspend = ["uint256", "string"]
     assert ledger.refused(Action.SuspendMember, payload(suspend, 99, "x")) == ("MemberRegistryUnknownMember", (99,))
     assert ledger.refused(Action.ReinstateMember, payload(["uint256"], 0)) == ("MemberRegistryUnknownMember", (0,))
-    assert ledger.refused(Action.AddAccount, payload(MEMBER_AND_ACCOUNT, 12, Signer.fresh("a").address)) == (
-        "MemberRegistryUnknownMember", (12,))
+    assert ledger.refused(Action.AddAccount, payload(MEMBER_AND_ACCOUNT, NEW_MEMBER, Signer.fresh("a").address)) == (
+        "MemberRegistryUnknownMember", (NEW_MEMBER,))
     assert ledger.refused(Action.RemoveAccount, payload(MEMBER_AND_ACCOUNT, 99, member.address)) == (
         "MemberRegistryUnknownMember", (99,))
-    assert ledger.refused(Action.SetEncryptionKey, payload(["uint256", "bytes32"], 12, b"\1" * 32)) == (
-        "MemberRegistryUnknownMember", (12,))
+    assert ledger.refused(Action.SetEncryptionKey, payload(["uint256", "bytes32"], NEW_MEMBER, b"\1" * 32)) == (
+        "MemberRegistryUnknownMember", (NEW_MEMBER,))
     assert ledger.refused(Action.ReinstateMember, payload(["uint256"], member_id)) == (
         "MemberRegistryInvalidMemberStatus", (member_id, Status.Active))
     ledger.govern(Action.SuspendMember, payload(suspend, member_id, "first"))
@@ -609,7 +614,7 @@ def test_admit_member_rejects_kind_and_level_out_of_range(ledger: Ledger) -> Non
         "MemberRegistryInvalidMemberKind", (8,))
     assert ledger.refused(Action.AdmitMember, payload(ADMIT, "Bad level", 0, 3, [account], b"\0" * 32)) == (
         "MemberRegistryInvalidLevel", (3,))
-    assert ledger.view("memberCount") == 11
+    assert ledger.view("memberCount") == GENESIS_MEMBERS
     assert ledger.view("memberOf", account) == 0
 
 
@@ -626,7 +631,7 @@ def test_unknown_action_and_malformed_payload_revert(ledger: Ledger) -> None:
         ledger.chain.call({"from": a1.canonical, "to": ledger.registry,
                            "data": REGISTRY.encode("approveProposal", proposal_id)}, ledger.chain.head)
     assert ledger.approve(a1, proposal_id).status == 0
-    assert (ledger.proposal(proposal_id).approvals, ledger.view("memberCount")) == (1, 11)
+    assert (ledger.proposal(proposal_id).approvals, ledger.view("memberCount")) == (1, GENESIS_MEMBERS)
 
 
 def test_admission_needs_a_name_and_an_account(ledger: Ledger) -> None:
@@ -635,7 +640,7 @@ def test_admission_needs_a_name_and_an_account(ledger: Ledger) -> None:
         "MemberRegistryEmptyName", ())
     assert ledger.refused(Action.AdmitMember, payload(ADMIT, "No Keys Bureau", 0, 0, [], b"\0" * 32)) == (
         "MemberRegistryNoAccounts", ())
-    assert ledger.view("memberCount") == 11
+    assert ledger.view("memberCount") == GENESIS_MEMBERS
 
 
 def test_zero_address_as_admin_is_an_invalid_account(ledger: Ledger) -> None:
