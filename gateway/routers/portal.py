@@ -21,7 +21,7 @@ import html
 import json
 import mimetypes
 from dataclasses import dataclass
-from functools import cache
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -85,11 +85,24 @@ class PortalFileMissing(GatewayError):
     slug = "not-found"
 
 
-@cache
-def catalogue() -> dict[str, dict[str, str]]:
-    """The message catalogue as built (``{key: {"zh-CN": …, "en": …}}``)."""
+def _build_stamp() -> int:
+    """When the built files last changed (``scripts/build-portal`` writes the manifest last): the
+    files are read once per build, so a rebuild while the gateway runs shows at the next request."""
+    try:
+        return (STATIC / "manifest.json").stat().st_mtime_ns
+    except OSError:
+        return 0
+
+
+@lru_cache(maxsize=1)
+def _catalogue(stamp: int) -> dict[str, dict[str, str]]:
     data: dict[str, dict[str, str]] = json.loads((STATIC / "messages.json").read_text(encoding="utf-8"))
     return data
+
+
+def catalogue() -> dict[str, dict[str, str]]:
+    """The message catalogue as built (``{key: {"zh-CN": …, "en": …}}``)."""
+    return _catalogue(_build_stamp())
 
 
 def message(key: str, lang: str) -> str:
@@ -103,9 +116,13 @@ class StaticFile:
     etag: str
 
 
-@cache
 def static_files() -> dict[str, StaticFile]:
-    """Every built file, read once (a fixed set: nothing outside it is ever served)."""
+    """Every built file, read once per build (a fixed set: nothing outside it is ever served)."""
+    return _static_files(_build_stamp())
+
+
+@lru_cache(maxsize=1)
+def _static_files(stamp: int) -> dict[str, StaticFile]:
     out: dict[str, StaticFile] = {}
     for path in sorted(STATIC.rglob("*")):
         if not path.is_file():

@@ -40,10 +40,17 @@ export async function start() {
   }
 }
 
-/** Run a page's main function, showing any unexpected error instead of a blank page. */
+/**
+ * Run a page's main function, showing any unexpected error instead of a blank page. When it has
+ * finished (every check on the page ran) the body says so: data-ready="true" (or "error"), what
+ * tests and scripts wait for instead of sleeping.
+ */
 export function run(main) {
-  main().catch((error) => {
+  main().then(() => {
+    document.body.dataset.ready = "true";
+  }, (error) => {
     console.error(error);
     app().append(problemView(error));
+    document.body.dataset.ready = "error";
   });
 }

@@ -107,7 +107,6 @@ async function work(member) {
 async function main() {
   anchor = await start();
   app().append(signInForm((member) => work(member)));
-  document.body.dataset.ready = "true";
 }
 
 run(main);

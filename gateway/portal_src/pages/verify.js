@@ -286,7 +286,6 @@ async function main() {
     h("section", { class: "results", "aria-labelledby": "results-h" }, tx("verify.results", {}, "h2", { id: "results-h" }),
       h("div", { id: "results", "aria-live": "polite" })),
     trustSection());
-  document.body.dataset.ready = "true";
 }
 
 run(main);

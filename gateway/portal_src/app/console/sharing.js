@@ -84,7 +84,11 @@ function approveForm(r, refresh) {
   return form("console.approve.title", { id: r.id }, [fieldset, field("console.approve.valid-until", until), field("console.approve.cap", cap, "console.approve.narrow")],
     "console.approve.submit", async (out) => {
       const fields = boxes.filter((b) => b.box.checked).map((b) => b.box.value);
-      await send(out, "DataSharing", "approve", [r.id, fields, seconds(until.value), BigInt(cap.value)]);
+      // The date field shows days; the end of the chosen day may lie past the requested time,
+      // and a grant may only shorten the validity (DataSharingValidityExtended), so cap it.
+      const chosen = seconds(until.value);
+      const validUntil = chosen > BigInt(r.validUntil) ? BigInt(r.validUntil) : chosen;
+      await send(out, "DataSharing", "approve", [r.id, fields, validUntil, BigInt(cap.value)]);
       await refresh();
     });
 }
