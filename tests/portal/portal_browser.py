@@ -149,25 +149,16 @@ def launch(p: Any) -> Browser:
     return p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
 
 
-_SHARED: dict[str, Any] = {"users": 0}
-
-
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium() -> Iterator[Browser]:
-    """One Chromium for the session. Each test module that imports this fixture gets a fixture of
-    its own (pytest keys fixtures by module), and Playwright's sync API cannot run twice in one
-    thread, so they share one browser and the last one closes it."""
-    if _SHARED["users"] == 0:
-        _SHARED["playwright"] = sync_playwright().start()
-        _SHARED["browser"] = launch(_SHARED["playwright"])
-    _SHARED["users"] += 1
-    try:
-        yield _SHARED["browser"]
-    finally:
-        _SHARED["users"] -= 1
-        if _SHARED["users"] == 0:
-            _SHARED.pop("browser").close()
-            _SHARED.pop("playwright").stop()
+    """Chromium for one test module. Module-scoped, not session-scoped: Playwright's sync API runs
+    once per thread at a time, and other suites (the audit report's test) start their own."""
+    with sync_playwright() as p:
+        browser = launch(p)
+        try:
+            yield browser
+        finally:
+            browser.close()
 
 
 def new_tab(browser: Browser, origin: str, *, width: int = 1280, height: int = 900, bypass_csp: bool = False) -> Tab:

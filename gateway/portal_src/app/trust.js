@@ -136,8 +136,16 @@ export function witnessKeys() {
   }
 }
 
+/** Pin witness keys (vkeys, one a line); throws TrustFileInvalid naming a malformed one. */
 export function saveWitnessKeys(text) {
   const keys = text.split(/\r?\n/).map((line) => line.trim()).filter(Boolean);
+  for (const key of keys) {
+    try {
+      v.parseVkey(key);
+    } catch (error) {
+      throw new TrustFileInvalid(key.slice(0, 40), error.reason ?? error.message);
+    }
+  }
   localStorage.setItem(WITNESS_KEY, JSON.stringify(keys));
   return keys;
 }

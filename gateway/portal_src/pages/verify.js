@@ -8,7 +8,6 @@
 
 import * as v from "/static/cityledger-verify.js";
 import { api, problemView } from "../app/api.js";
-import { bundleCheckpoint } from "../app/checkpoint.js";
 import { checkReceiptCode, checkUscc } from "../app/codes.js";
 import { app, clear, formatNumber, h, num, raw, readText, short, uid, when } from "../app/dom.js";
 import { href, t, tx } from "../app/i18n.js";
@@ -70,9 +69,16 @@ function trustSection() {
   witnesses.value = witnessKeys().join("\n");
   const saveWitnesses = h("button", { type: "button", class: "secondary" }, tx("trust.witness-save"));
   saveWitnesses.addEventListener("click", () => {
-    saveWitnessKeys(witnesses.value);
+    try {
+      saveWitnessKeys(witnesses.value);
+    } catch (error) {
+      clear(message).append(tx("trust.file-invalid"), raw(error.message, { lang: "en", cls: "detail" }));
+      message.dataset.state = "error";
+      return;
+    }
     refresh();
     clear(message).append(tx("trust.witness-saved"));
+    message.dataset.state = "ok";
   });
   return h("section", { class: "card", id: "trust", "aria-labelledby": "trust-h" },
     tx("trust.title", {}, "h2", { id: "trust-h" }), tx("trust.intro", {}, "p"), details,
@@ -83,15 +89,18 @@ function trustSection() {
 
 // ------------------------------------------------------------------------------- bundles
 function verifyBundleDoc(bundle, name) {
-  const trust = trustOf(anchor);
-  const report = v.verifyBundle(bundle, trust);
+  let report;
+  try {
+    report = v.verifyBundle(bundle, { ...trustOf(anchor), witnessKeys: witnessKeys() });
+  } catch (error) {
+    report = { ok: false, results: [{ check: "cosignature", subject: "witness keys", ok: false, detail: String(error.message ?? error) }] };
+  }
   const first = report.results.find((r) => !r.ok);
   const box = h("article", { class: "card result bundle-result", "data-kind": "bundle", "data-name": name },
     h("header", {}, h("p", { class: "badge" }), tx("verify.bundle.title", {}, "h3"), raw(name, { cls: "file-name" })),
     h("p", {}, tx("verify.bundle.summary", { passed: report.results.filter((r) => r.ok).length, all: report.results.length })),
     resultsList(report.results));
   settle(box, report.ok ? { ok: true } : { ok: false, check: first?.check ?? "format", detail: first?.detail ?? "" });
-  if (bundle && typeof bundle === "object" && bundle.format === v.FORMAT) box.append(bundleCheckpoint(bundle, trust));
   const payloads = Array.isArray(bundle?.payloads) ? bundle.payloads : [];
   if (payloads.length) box.append(payloadChecker(payloads));
   return box;
