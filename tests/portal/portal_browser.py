@@ -18,14 +18,12 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
-from eth_account import Account
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
 from conftest import ROOT
@@ -71,25 +69,25 @@ class KeyFiles:
 
     root: Path
     city: City
-    made: dict[str, Path] = field(default_factory=dict)
+    made: dict[str, tuple[Path, Path | None]] = field(default_factory=dict)
 
     def keystore(self, name: str) -> Path:
-        """The member's signing key as an encrypted Ethereum keystore (scrypt). A small work factor
-        keeps the tests quick; a real keystore takes longer to open and works the same."""
-        if name not in self.made:
-            path = self.root / (re.sub(r"\W+", "-", name).strip("-").lower() + ".keystore.json")
-            path.write_text(json.dumps(Account.encrypt(self.city.member(name)["private_key"], PASSWORD, kdf="scrypt",
-                                                       iterations=1 << 10)))
-            self.made[name] = path
-        return self.made[name]
+        """The member's signing key as an encrypted Ethereum keystore, written by
+        ``cityledger demo key-files`` (a small scrypt work factor keeps the tests quick; a real
+        keystore takes longer to open and works the same)."""
+        return self._write(name)[0]
 
     def age_key(self, name: str) -> Path:
-        from gateway.payloads.encryption import key_pair_from_private_key, write_key_file
+        age_key = self._write(name)[1]
+        assert age_key is not None, f"{name} has no encryption key"
+        return age_key
 
-        path = self.root / (re.sub(r"\W+", "-", name).strip("-").lower() + ".age.key")
-        if not path.exists():
-            write_key_file(key_pair_from_private_key(self.city.member(name)["encryption_private_key"]), path)
-        return path
+    def _write(self, name: str) -> tuple[Path, Path | None]:
+        if name not in self.made:
+            from cityledger_up import write_key_files
+
+            self.made[name] = write_key_files(self.city.keys, name, self.root, PASSWORD, scrypt_n=1 << 10)
+        return self.made[name]
 
 
 @dataclass
