@@ -268,3 +268,40 @@ def test_a_data_officer_approves_and_delivers_and_the_requester_decrypts_in_the_
         answer, _ = health.verified(f"/v1/requests/{request}", auth=True)
     assert answer["accessCount"] == 1 and answer["fields"] == ["name", "train", "date"]
     assert officer.errors == [] and requester.errors == []
+
+
+def test_a_photo_of_a_receipt_qr_code_opens_that_trace(tabs: list[Tab], chromium: Browser, city: City,
+                                                      tmp_path: Path) -> None:
+    """The printable receipt's QR code, photographed (here: the element rendered to a PNG) and
+    uploaded on the home page, leads to the donation's trace."""
+    code = city.doc["refused_delivery_receipt_code"]
+    receipt = open_tab(tabs, chromium, city)
+    page = receipt.open(f"/trace/{code}")
+    photo = tmp_path / "receipt-qr.png"
+    page.locator("#receipt svg.qr").first.screenshot(path=str(photo))
+    receipt.screenshot("trace-receipt", "zh-CN")
+
+    donor = open_tab(tabs, chromium, city, width=375, height=812)
+    page = donor.open("/")
+    with page.expect_navigation(url=f"**/trace/{code}"):
+        page.set_input_files("#qr-photo", str(photo))
+    donor.ready()
+    assert page.get_attribute("body", "data-trace-done") == "verified"
+    assert donor.errors == []
+
+
+def test_the_dashboard_draws_flows_stock_and_losses_from_the_city(tabs: list[Tab], chromium: Browser,
+                                                                  city: City) -> None:
+    tab = open_tab(tabs, chromium, city)
+    page = tab.open("/dashboard?lang=en")
+    for figure in ("flows", "stock", "losses"):
+        box = page.locator(f"#{figure}-canvas").bounding_box()
+        assert box is not None and box["width"] > 100 and box["height"] > 100, figure
+    # The same figures as a table (for screen readers, and for anyone who would rather read).
+    page.click("#losses details summary")
+    losses = page.inner_text("#losses table")  # opened: visible text
+    assert "water-damaged" in losses and "50" in losses
+    flows = page.text_content("#flows table") or ""  # still folded
+    assert "City Red Cross Society" in flows and "Central Relief Warehouse" in flows
+    assert page.locator("#health [data-checkpoint=present]").count() == 1
+    assert tab.errors == []
