@@ -280,7 +280,8 @@ def write_key_files(keys_file: Path, member: str, out: Path, password: str, scry
     out.mkdir(parents=True, exist_ok=True)
     stem = re.sub(r"\W+", "-", str(entry.get("name") or member)).strip("-").lower()
     keystore = out / f"{stem}.keystore.json"
-    doc = Account.encrypt(str(entry["private_key"]), password, kdf="scrypt", iterations=scrypt_n)
+    secret = bytes.fromhex(str(entry["private_key"]).removeprefix("0x"))
+    doc = Account.encrypt(secret, password, kdf="scrypt", iterations=scrypt_n)
     fd = os.open(keystore, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:
         json.dump(doc, fh)

@@ -39,14 +39,15 @@ def _members(s: Any, ids: set[int]) -> list[dict[str, Any]]:
 @router.get("/v1/dashboard/custody", dependencies=[PublicLimit])
 def custody(s: SessionDep) -> dict[str, Any]:
     """Flows between holders, stock, losses and consumption, summed over every donation."""
-    accepted = Transfer.status == "Accepted"
-    pairs = s.exec(select(
+    status = col(Transfer.status)
+    accepted = status == "Accepted"
+    pairs = s.exec(select(  # type: ignore[call-overload]  # sqlmodel types select() for up to 4 columns
         Transfer.from_member_id, Transfer.to_member_id, func.count(),
         func.sum(Transfer.quantity),
         func.sum(case((accepted, Transfer.received), else_=0)),
         func.sum(case((accepted, Transfer.quantity - Transfer.received), else_=0)),
-        func.sum(case((Transfer.status == "Refused", Transfer.quantity), else_=0)),
-        func.sum(case((Transfer.status == "InTransit", Transfer.quantity), else_=0)),
+        func.sum(case((status == "Refused", Transfer.quantity), else_=0)),
+        func.sum(case((status == "InTransit", Transfer.quantity), else_=0)),
     ).group_by(col(Transfer.from_member_id), col(Transfer.to_member_id))
         .order_by(col(Transfer.from_member_id), col(Transfer.to_member_id))).all()
     flows = [{"from": f, "to": t, "transfers": int(n), "sent": int(sent or 0), "received": int(received or 0),
@@ -65,8 +66,8 @@ def custody(s: SessionDep) -> dict[str, Any]:
                            .group_by(col(Lot.holder_member_id)).order_by(col(Lot.holder_member_id))).all()
     consumed = [{"holder": h, "quantity": int(q)} for h, q in consumed_rows]
     totals = s.exec(select(func.coalesce(func.sum(Lot.original), 0)).where(col(Lot.parent_lot_id) == 0)).one()
-    ids = ({f["from"] for f in flows} | {f["to"] for f in flows} | {x["holder"] for x in stock}
-           | {x["receiver"] for x in losses} | {x["holder"] for x in consumed})
+    ids = ({int(f) for f, *_ in pairs} | {int(t) for _, t, *_ in pairs} | {int(h) for h, *_ in stock_rows}
+           | {int(r) for r, *_ in loss_rows} | {int(h) for h, _ in consumed_rows})
     return {"members": _members(s, ids), "flows": flows, "stock": stock, "losses": losses, "consumed": consumed,
             "donated": int(totals)}
 
@@ -86,5 +87,5 @@ def sharing(caller: CurrentMember, s: SessionDep) -> dict[str, Any]:
                   .order_by(col(Dataset.owner_member_id), col(ShareRequest.requester_member_id),
                             col(ShareRequest.status))).all()
     counts = [{"owner": o, "requester": r, "status": st, "count": int(n)} for o, r, st, n in rows]
-    ids = {c["owner"] for c in counts} | {c["requester"] for c in counts}
+    ids = {int(o) for o, *_ in rows} | {int(r) for _, r, *_ in rows}
     return {"scope": "all" if everyone else "own", "members": _members(s, ids), "counts": counts}
