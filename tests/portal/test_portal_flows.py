@@ -305,3 +305,30 @@ def test_the_dashboard_draws_flows_stock_and_losses_from_the_city(tabs: list[Tab
     assert "City Red Cross Society" in flows and "Central Relief Warehouse" in flows
     assert page.locator("#health [data-checkpoint=present]").count() == 1
     assert tab.errors == []
+
+
+def test_an_auditor_checks_a_transaction_hash_and_files_against_the_ledger(tabs: list[Tab], chromium: Browser,
+                                                                          city: City, tmp_path: Path) -> None:
+    """/verify: a pasted transaction hash shows its events, each proof checked here; a dropped
+    document is hashed here (CID and SHA-256) and found in a proven event; an unknown file is not."""
+    code = city.doc["short_delivery_receipt_code"]
+    served = httpx.get(f"{city.gateway}/v1/trace/{code}", timeout=30).json()
+    tx_hash = served["events"][0]["proof"]["txHash"]
+    tab = open_tab(tabs, chromium, city)
+    page = tab.open("/verify", "en")
+    page.fill("form.code-form input.mono", tx_hash)
+    page.click("form.code-form button[type=submit]")
+    assert tab.verdict("article.record", "#results") == "true"
+    assert "SupplyCustody.LotRegistered" in page.inner_text("article.record")
+
+    letter = city.data_dir / "demo" / "donation-letter.txt"
+    unknown = tmp_path / "not-on-the-ledger.txt"
+    unknown.write_text("nobody recorded this file\n")
+    page.set_input_files("input[data-role=drop-files]", [str(letter), str(unknown)])
+    known = "article.file-result[data-name='donation-letter.txt']"
+    stranger = "article.file-result[data-name='not-on-the-ledger.txt']"
+    assert tab.verdict(known, "#results") == "true"
+    assert tab.verdict(stranger, "#results") == "false"
+    assert page.get_attribute(stranger, "data-failed-check") == "payload"
+    tab.screenshot("verify-lookups", "en")
+    assert tab.errors == []
