@@ -332,3 +332,52 @@ def test_an_auditor_checks_a_transaction_hash_and_files_against_the_ledger(tabs:
     assert page.get_attribute(stranger, "data-failed-check") == "payload"
     tab.screenshot("verify-lookups", "en")
     assert tab.errors == []
+
+
+def test_a_regulator_issues_an_entry_and_anchors_a_batch_in_the_console(tabs: list[Tab], chromium: Browser,
+                                                                       city: City, key_files: KeyFiles,
+                                                                       tmp_path: Path) -> None:
+    """The regulator's console: one entry issued (the USCC checked as typed), a CSV batch uploaded
+    with progress, checked against the anchor call the gateway built, signed and indexed; the
+    public pages then verify both in the browser."""
+    from cityledger_demo import REGULATOR, uscc
+
+    serial = int.from_bytes(os.urandom(3), "big")
+    subject = uscc("330102", serial)
+    tab = open_tab(tabs, chromium, city)
+    assert tab.sign_in(key_files.keystore(REGULATOR), "en") == "Regulator"
+    page = tab.page
+    page.fill("#issue-form input[name=uscc]", subject[:-1] + ("0" if subject[-1] != "0" else "1"))
+    assert page.get_attribute("#issue-form .field-message", "data-state") == "error"  # a wrong check character
+    page.fill("#issue-form input[name=uscc]", subject)
+    assert page.get_attribute("#issue-form .field-message", "data-state") == "ok"
+    page.select_option("#issue-form select[name=category]", "1")  # Penalty
+    page.fill("#issue-form input[name=severity]", "2")
+    page.fill("#issue-form input[name=effective]", "2026-11-20")
+    page.fill("#issue-form input[name=amount]", "100000")
+    page.fill("#issue-form textarea[name=summary]", "未按规定明码标价 Prices not displayed as required")
+    page.click("#issue-form button[type=submit]")
+    assert tab.verdict("#credit-activity .tx-result[data-call='Credit.issue']", "#credit-activity") == "true"
+
+    batch = tmp_path / "batch.csv"
+    codes = [uscc("330103", serial + i) for i in range(3)]
+    batch.write_text("uscc,severity,effective_date,expiry_date,amount,summary,evidence_cid,visibility\n" + "".join(
+        f"{c},1,2026-11-0{i + 1},,0,列入经营异常名录 Listed as abnormal,,public\n" for i, c in enumerate(codes)), encoding="utf-8")
+    page.select_option("#batch-form select[name=batch-category]", "3")  # AbnormalOperation
+    page.set_input_files("#batch-form input[name=batch]", str(batch))
+    page.click("#batch-form button[type=submit]")
+    page.wait_for_selector("#batch-form[data-batch], #batch-stage[data-stage='console.batch.failed']", state="attached",
+                           timeout=WAIT_MS)
+    assert page.get_attribute("#batch-stage", "data-stage") == "console.batch.indexed", page.inner_text("#credit-activity")
+    batch_id = page.get_attribute("#batch-form", "data-batch")
+    assert page.get_attribute("#credit-activity .tx-result[data-call='Credit.anchorBatch']", "data-verified") == "true"
+    tab.screenshot("console-regulator", "en")
+
+    public = open_tab(tabs, chromium, city)
+    page = public.open(f"/credit/{subject}")
+    assert [e.get_attribute("data-verified") for e in page.query_selector_all("ol.entries > li")] == ["true"]
+    page = public.open("/verify")
+    page.fill("form.code-form input.mono", f"{batch_id}/1")
+    page.click("form.code-form button[type=submit]")
+    assert public.verdict("article.record", "#results") == "true"
+    assert tab.errors == [] and public.errors == []
