@@ -25,7 +25,7 @@ from audit.bundle import Trust, verify_bundle
 from gateway.client import member as m
 from gateway.client.api import GatewayClient
 from gateway.client.keys import from_dev_keys
-from portal_browser import HEALTH, RED_CROSS, TRANSPORT, WAIT_MS, WAREHOUSE, City, KeyFiles, Tab, chromium, new_tab
+from portal_browser import HEALTH, RED_CROSS, SCREENSHOTS, TRANSPORT, WAIT_MS, WAREHOUSE, City, KeyFiles, Tab, chromium, new_tab
 
 __all__ = ["chromium"]
 
@@ -381,3 +381,40 @@ def test_a_regulator_issues_an_entry_and_anchors_a_batch_in_the_console(tabs: li
     page.click("form.code-form button[type=submit]")
     assert public.verdict("article.record", "#results") == "true"
     assert tab.errors == [] and public.errors == []
+
+
+def test_an_admin_approves_a_governance_proposal_in_the_console(tabs: list[Tab], chromium: Browser, city: City,
+                                                                key_files: KeyFiles, tmp_path: Path) -> None:
+    from cityledger_demo import ADMIN_1, ADMIN_2, REGULATOR
+
+    with client(city, ADMIN_1, tmp_path) as admin:
+        regulator = int(m.resolve_member(admin, REGULATOR)["id"])
+        _, proposal = m.propose(admin, "Credit", "SetIssuer", ["uint256", "uint8", "bool"],
+                                [regulator, m.enum_value("Credit.Category", "Commendation"), True])
+    tab = open_tab(tabs, chromium, city)
+    tab.sign_in(key_files.keystore(ADMIN_2))
+    page = tab.page
+    item = f"li[data-proposal='Credit-{proposal}']"
+    page.wait_for_selector(item, timeout=WAIT_MS)
+    page.click(f"{item} button")
+    result = "#governance-activity .tx-result[data-call='Credit.approveProposal']"
+    assert tab.verdict(result, "#governance-activity") == "true"
+    page.wait_for_selector(item, state="detached", timeout=WAIT_MS)  # executed: no longer pending
+    tab.screenshot("console-admin", "zh-CN")
+    with client(city, REGULATOR, tmp_path) as regulator_client:
+        me, _ = regulator_client.verified("/v1/me", auth=True)
+    assert "issuer:Commendation" in me["roles"]
+    assert tab.errors == []
+
+
+def test_the_receipt_prints_alone_with_its_qr_codes(tabs: list[Tab], chromium: Browser, city: City) -> None:
+    code = city.doc["short_delivery_receipt_code"]
+    tab = open_tab(tabs, chromium, city)
+    page = tab.open(f"/trace/{code}")
+    page.emulate_media(media="print")
+    assert page.locator("#receipt").is_visible()
+    assert page.locator("#receipt svg.qr").first.is_visible()
+    for hidden in ("header.site", "#summary", "ol.timeline", "#receipt button"):
+        assert not page.locator(hidden).first.is_visible(), hidden
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.pdf(path=str(SCREENSHOTS / "receipt.zh-CN.pdf"))
