@@ -370,6 +370,9 @@ def test_a_regulator_issues_an_entry_and_anchors_a_batch_in_the_console(tabs: li
                            timeout=WAIT_MS)
     assert page.get_attribute("#batch-stage", "data-stage") == "console.batch.indexed", page.inner_text("#credit-activity")
     batch_id = page.get_attribute("#batch-form", "data-batch")
+    # The root was rebuilt in the page from the batch file the gateway stored, before signing.
+    offered = page.get_attribute("#credit-activity .batch-facts code.hash", "data-full")
+    assert offered and page.get_attribute("#batch-form", "data-root-rebuilt") == offered.lower()
     assert page.get_attribute("#credit-activity .tx-result[data-call='Credit.anchorBatch']", "data-verified") == "true"
     tab.screenshot("console-regulator", "en")
 
@@ -418,3 +421,32 @@ def test_the_receipt_prints_alone_with_its_qr_codes(tabs: list[Tab], chromium: B
         assert not page.locator(hidden).first.is_visible(), hidden
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.pdf(path=str(SCREENSHOTS / "receipt.zh-CN.pdf"))
+
+
+def test_the_console_signs_no_batch_whose_stored_file_was_changed(tabs: list[Tab], chromium: Browser, city: City,
+                                                                  key_files: KeyFiles, tmp_path: Path) -> None:
+    """The batch file the gateway stored, altered in flight: the page finds that it is not the file
+    the offer names (its CID), says so by name, and signs nothing."""
+    from cityledger_demo import REGULATOR, uscc
+
+    serial = int.from_bytes(os.urandom(3), "big")
+    batch = tmp_path / "batch.csv"
+    batch.write_text("uscc,severity,effective_date,expiry_date,amount,summary,evidence_cid,visibility\n"
+                     f"{uscc('330104', serial)},1,2026-11-02,,0,Listed as abnormal,,public\n", encoding="utf-8")
+    tab = open_tab(tabs, chromium, city)
+    tab.sign_in(key_files.keystore(REGULATOR), "en")
+    page = tab.page
+
+    def altered(route: Route) -> None:
+        answer = route.fetch()
+        route.fulfill(response=answer, body=answer.body().replace(b'"severity":1', b'"severity":0'))
+
+    page.route(f"{city.gateway}/v1/payloads/*", altered)
+    page.select_option("#batch-form select[name=batch-category]", "3")
+    page.set_input_files("#batch-form input[name=batch]", str(batch))
+    page.click("#batch-form button[type=submit]")
+    page.wait_for_selector("#batch-form[data-batch], #batch-stage[data-stage='console.batch.failed']", state="attached",
+                           timeout=WAIT_MS)
+    assert page.get_attribute("#batch-stage", "data-stage") == "console.batch.failed"
+    assert "payload" in page.inner_text("#credit-activity")
+    assert page.locator("#credit-activity .tx-result[data-call='Credit.anchorBatch']").count() == 0

@@ -1,9 +1,12 @@
 // Regulators: issue a credit entry (the USCC validated as typed), and upload a batch CSV with
 // progress; the gateway answers with the batch's root and the unsigned anchorBatch call, which is
-// checked here (the pinned Credit address, the same root, count, category and file CID) before
-// the regulator's key signs it; then the batch's indexing is followed until its entries resolve.
+// checked here (the pinned Credit address, the same root, count, category and file CID), and the
+// batch file it stored is downloaded, re-hashed into its CID, compared line by line with the
+// regulator's own rows and its Merkle root rebuilt here (as the members' client does) before the
+// regulator's key signs it; then the batch's indexing is followed until its entries resolve.
 
-import { upload, problemView } from "../api.js";
+import * as v from "/static/cityledger-verify.js";
+import { api, upload, problemView } from "../api.js";
 import { checkUscc } from "../codes.js";
 import { clear, h, num, raw, short, uid } from "../dom.js";
 import { keyOr, t, tx } from "../i18n.js";
@@ -64,6 +67,83 @@ function issueForm(out) {
   return formEl;
 }
 
+/** Rows of a CSV text (RFC 4180: quoted fields, doubled quotes, CRLF or LF). */
+export function csvRows(text) {
+  const rows = [];
+  let row = [];
+  let cell = "";
+  let quoted = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (quoted) {
+      if (c === '"' && text[i + 1] === '"') { cell += '"'; i++; } else if (c === '"') quoted = false; else cell += c;
+    } else if (c === '"') quoted = true;
+    else if (c === ",") { row.push(cell); cell = ""; } else if (c === "\n" || c === "\r") {
+      if (c === "\r" && text[i + 1] === "\n") i++;
+      row.push(cell);
+      if (row.length > 1 || row[0] !== "") rows.push(row);
+      row = [];
+      cell = "";
+    } else cell += c;
+  }
+  if (cell !== "" || row.length) { row.push(cell); rows.push(row); }
+  return rows;
+}
+
+class BatchRefused extends Error {
+  constructor(check, detail) {
+    super(`${check}: ${detail}`);
+    this.check = check;
+    this.detail = detail;
+  }
+}
+
+const ZERO32 = "0x" + "00".repeat(32);
+
+/**
+ * The batch file the gateway stored (cityledger-credit-batch/1, JSON Lines), checked against the
+ * uploaded CSV and the offer: its CID, one line per row with this index, issuer and category, each
+ * public line the row's USCC, severity, amount, summary and evidence CID; returns the root rebuilt
+ * from the lines (contracts/README.md "Batch leaves", "Batch tree: positional").
+ */
+async function rebuildBatchRoot(offer, csvText, issuer, category) {
+  const { bytes } = await api(`/v1/payloads/${encodeURIComponent(offer.batchFileCid)}`, { as: "bytes" });
+  const computed = await v.hashPayload(bytes);
+  if (computed.cid !== offer.batchFileCid) throw new BatchRefused("payload", `the batch file served for ${offer.batchFileCid} has CID ${computed.cid}`);
+  const [header, ...data] = csvRows(csvText);
+  const column = Object.fromEntries((header ?? []).map((name, i) => [name.trim().toLowerCase(), i]));
+  const lines = new TextDecoder("utf-8", { fatal: true }).decode(bytes).split("\n").filter((line) => line !== "");
+  if (lines.length !== data.length || lines.length !== offer.entryCount) {
+    throw new BatchRefused("batch-file", `the batch file holds ${lines.length} entries, the CSV ${data.length} rows, the offer says ${offer.entryCount}`);
+  }
+  const hashes = lines.map((line, index) => {
+    const doc = JSON.parse(line);
+    const row = data[index];
+    const cell = (name) => String(row[column[name]] ?? "");
+    if (doc.indexInBatch !== index || doc.issuerMemberId !== issuer || doc.category !== category) {
+      throw new BatchRefused("batch-file", `line ${index + 1} carries index ${doc.indexInBatch}, issuer ${doc.issuerMemberId}, category ${doc.category}`);
+    }
+    const leaf = { issuerMemberId: issuer, category, indexInBatch: index, isPublic: doc.isPublic === true, uscc: "0x" + "00".repeat(18),
+      severity: 0, effectiveDate: 0, expiryDate: 0, amount: 0, summaryHash: ZERO32, evidenceCidHash: ZERO32, subjectTag: ZERO32, commitment: ZERO32 };
+    if (doc.isPublic === true) {
+      const same = doc.uscc === cell("uscc").trim().toUpperCase() && BigInt(doc.severity) === BigInt(cell("severity").trim())
+        && BigInt(doc.amount) === BigInt(cell("amount").trim() || "0") && doc.summary === cell("summary")
+        && doc.evidenceCid === cell("evidence_cid").trim() && cell("visibility").trim().toLowerCase() === "public";
+      if (!same) throw new BatchRefused("batch-file", `line ${index + 1} of the batch file is not row ${index + 2} of the CSV`);
+      Object.assign(leaf, { uscc: doc.uscc, severity: doc.severity, effectiveDate: doc.effectiveDate, expiryDate: doc.expiryDate,
+        amount: doc.amount, summaryHash: keccakHex(new TextEncoder().encode(doc.summary)), evidenceCidHash: keccakHex(new TextEncoder().encode(doc.evidenceCid)) });
+    } else {
+      if (cell("visibility").trim().toLowerCase() !== "restricted") throw new BatchRefused("batch-file", `line ${index + 1} is restricted, row ${index + 2} is public`);
+      if (![doc.subjectTag, doc.commitment].every((x) => typeof x === "string" && /^0x[0-9a-fA-F]{64}$/.test(x) && x !== ZERO32)) {
+        throw new BatchRefused("batch-file", `line ${index + 1}: a restricted entry needs a subject tag and commitment`);
+      }
+      Object.assign(leaf, { subjectTag: doc.subjectTag, commitment: doc.commitment });
+    }
+    return v.batchLeafHash(leaf);
+  });
+  return v.toHex(v.batchRoot(hashes));
+}
+
 function batchForm(out) {
   const fileId = uid("batch");
   const file = h("input", { id: fileId, type: "file", accept: ".csv,.jsonl,text/csv", name: "batch", required: true, class: "file-visible" });
@@ -93,6 +173,12 @@ function batchForm(out) {
       if (batch.anchor.to.toLowerCase() !== contractAddress("Credit").toLowerCase() || call.name !== "anchorBatch" || root !== batch.merkleRoot
         || Number(count) !== batch.entryCount || Number(cat) !== Number(category.value) || cid !== batch.batchFileCid) {
         throw new Error("the anchorBatch call the gateway built does not match the batch it reported");
+      }
+      if (!/\.jsonl$/i.test(chosen.name)) {
+        say("console.batch.checking");
+        const rebuilt = await rebuildBatchRoot(batch, await chosen.text(), session.member.id, Number(category.value));
+        if (rebuilt !== String(batch.merkleRoot).toLowerCase()) throw new BatchRefused("batch-root", `the batch file rebuilds to root ${rebuilt}, the offer says ${batch.merkleRoot}`);
+        formEl.dataset.rootRebuilt = rebuilt;
       }
       say("console.batch.validated", { n: batch.entryCount });
       out.prepend(h("dl", { class: "facts batch-facts" },
