@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,8 @@ from audit.bundle import Trust, verify_bundle
 from gateway.client import member as m
 from gateway.client.api import GatewayClient
 from gateway.client.keys import from_dev_keys
-from portal_browser import HEALTH, RED_CROSS, SCREENSHOTS, TRANSPORT, WAIT_MS, WAREHOUSE, City, KeyFiles, Tab, chromium, new_tab
+from portal_browser import (CHROMIUM, CHROMIUM_ARGS, HEALTH, RED_CROSS, SCREENSHOTS, TRANSPORT, WAIT_MS, WAREHOUSE, City,
+                            KeyFiles, Tab, chromium, new_tab)
 
 __all__ = ["chromium"]
 
@@ -450,3 +452,52 @@ def test_the_console_signs_no_batch_whose_stored_file_was_changed(tabs: list[Tab
     assert page.get_attribute("#batch-stage", "data-stage") == "console.batch.failed"
     assert "payload" in page.inner_text("#credit-activity")
     assert page.locator("#credit-activity .tx-result[data-call='Credit.anchorBatch']").count() == 0
+
+
+def y4m_of_qr(svg_path: str, size: int, out: Path, width: int = 320, height: int = 240) -> Path:
+    """A one-frame Y4M video (what Chromium's fake camera plays) of a QR code drawn from the
+    receipt's own <svg>: its path is one 1×1 square per dark module."""
+    dark = {(int(x), int(y)) for x, y in re.findall(r"M(\d+) (\d+)h1v1h-1z", svg_path)}
+    scale = min(width, height) // size
+    left, top = (width - size * scale) // 2, (height - size * scale) // 2
+    luma = bytearray(b"\xff" * (width * height))
+    for x, y in dark:
+        for dy in range(scale):
+            start = (top + y * scale + dy) * width + left + x * scale
+            luma[start:start + scale] = b"\x00" * scale
+    chroma = b"\x80" * (width * height // 4)
+    out.write_bytes(f"YUV4MPEG2 W{width} H{height} F10:1 Ip A1:1 C420jpeg\n".encode() + b"FRAME\n" + bytes(luma) + chroma + chroma)
+    return out
+
+
+def test_a_receipt_qr_code_held_up_to_the_camera_opens_that_trace(chromium: Browser, city: City,
+                                                                 tmp_path: Path) -> None:
+    """Chromium's fake camera plays a picture of a receipt's QR code; the home page's camera
+    scanner reads it and opens the trace (getUserMedia on this origin: CSP and Permissions-Policy)."""
+    code = city.doc["short_delivery_receipt_code"]
+    tab = new_tab(chromium, city.gateway)
+    try:
+        page = tab.open(f"/trace/{code}")
+        qr = page.locator("#receipt svg.qr").first
+        size = int(str(qr.get_attribute("viewBox")).split()[2])
+        video = y4m_of_qr(str(qr.locator("path").get_attribute("d")), size, tmp_path / "qr.y4m")
+    finally:
+        tab.context.close()
+    camera = chromium.browser_type.launch(executable_path=CHROMIUM, args=[
+        *CHROMIUM_ARGS, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-video-capture={video}"])
+    try:
+        context = camera.new_context(viewport={"width": 375, "height": 812})
+        context.grant_permissions(["camera"], origin=city.gateway)
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(city.gateway + "/")
+        page.wait_for_selector("body[data-ready=true]", state="attached", timeout=WAIT_MS)
+        with page.expect_navigation(url=f"**/trace/{code}", timeout=WAIT_MS):
+            page.click(".scanner button")
+        page.wait_for_selector("body[data-ready]", state="attached", timeout=WAIT_MS)
+        assert page.get_attribute("body", "data-trace-done") == "verified"
+        assert errors == []
+    finally:
+        camera.close()
