@@ -181,8 +181,9 @@ def write_vectors(out: Path, addressbook: dict[str, Any], genesis: dict[str, Any
         "valid-trace-genesis-only": (trace, None, "genesis", "The same bundle, trusting only the sealer set of the genesis document."),
         "valid-credit-entry": (credit, None, "both", "A public credit entry: an EntryIssued event whose Entry tuple holds bytes18, strings, enums and integers."),
         "valid-share-request": (shared, None, "both", "A data-sharing request: RequestSubmitted with a ShareRequest tuple (strings, a string[]) and bytes."),
-        "valid-second-sealer": (trace, lambda b: reseal(proof(0)(b), second_sealer), "both",
-                                "Event 0's block sealed by the sealer the change admitted: valid, because the change is proven."),
+        "valid-second-sealer": (trace, lambda b: (reseal(proof(0)(b), second_sealer), b.__setitem__("checkpoint", None)), "both",
+                                "Event 0's block sealed by the sealer the change admitted: valid, because the change is proven "
+                                "(the resealed block is not the one the chain's checkpoint covers, so the bundle carries none)."),
         "valid-no-seals": (trace, lambda b: b.__setitem__("consensus", "none"), "addressbook",
                            "Read as a chain without seals (as on anvil): the genesis hash alone anchors it."),
         "no-seals-hash-not-pinned": (trace, lambda b: b.__setitem__("consensus", "none"), "genesis",
