@@ -217,8 +217,8 @@ async def main_async(args: argparse.Namespace) -> None:
                       f"10^8 entries would take {1e8 / rate / 60:.0f} min)")
                 ceiling = keccak_ceiling()
                 print(f"    keccak256 ceiling on one core: {ceiling:,.0f} hashes/s; the pipeline hashes each entry "
-                      f"~10 times (upload: 2 texts + 2 leaf + ~1 tree; index: the same again) -> "
-                      f"{ceiling / 10:,.0f} entries/s if hashing were all")
+                      f"~6 times (upload: 2 texts + 2 leaf + ~1 tree; indexing the batch this gateway prepared: "
+                      f"~1 tree node) -> {ceiling / 6:,.0f} entries/s if hashing were all")
                 ids = [int(first["batch"])]  # the warm-up batch is not looked up
                 rates = [rate]
                 for n in range(1, batches):

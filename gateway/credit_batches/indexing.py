@@ -6,7 +6,10 @@ The block indexer records each ``BatchAnchored`` as a ``credit_batch`` row in st
 takes pending batches one at a time:
 
 1. **Check** (nothing written yet): stream the file named by ``batchFileCid`` from the payload store
-   (every block verified against its CID) to a spool file, parse and hash each line (on every core
+   (every block verified against its CID) to a spool file. If this gateway prepared that very file
+   at upload for the same issuer, category and count (``gateway.credit_batches.prepared``), the
+   leaves it computed then are used and their root compared with the anchor; otherwise parse and
+   hash each line (on every core
    for a large file, ``gateway.credit_batches.parallel``), rebuild the tree, and compare
    with the anchor: the root must equal ``merkleRoot``, the file must hold exactly ``entryCount``
    lines, line ``i`` must carry index ``i``, the anchoring issuer and the batch's category and be
@@ -37,6 +40,7 @@ from sqlmodel import Session
 from gateway import db
 from gateway.credit_batches import tables
 from gateway.credit_batches.parallel import hash_batch_file
+from gateway.credit_batches.prepared import PreparedBatches
 from gateway.credit_batches.tree import TILE_WIDTH, build, tiles
 from gateway.errors import (BlockCorrupted, BlockMissing, InvalidCid, MalformedBlock, PayloadError,
                             PayloadNotFound, StoreUnavailable)
@@ -76,8 +80,9 @@ class BatchWorker:
 
     def __init__(self, engine: Engine, store: PayloadStore, spool_dir: Path, *, max_entries: int,
                  poll_interval: float = 0.5, retry_seconds: float = 60.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, prepared: PreparedBatches | None = None) -> None:
         self.engine = engine
+        self.prepared = prepared
         self.store = store
         self.spool_dir = spool_dir
         self.max_entries = max_entries
@@ -162,6 +167,8 @@ class BatchWorker:
         finally:
             checked.spool.unlink(missing_ok=True)
         self._retry_at.pop(batch_id, None)
+        if self.prepared is not None:
+            self.prepared.discard(batch.batch_file_cid)
         return "indexed"
 
     def _mark(self, batch_id: int, state: str, problem: str) -> str:
@@ -202,13 +209,23 @@ class BatchWorker:
                 raise _Mismatch(f"entry {lines} (line {lines + 1}) does not end with a newline")
             if lines != expected:
                 raise _Mismatch(f"the file holds {lines} lines, entryCount is {expected}")
-            found = hash_batch_file(spool, expected, batch.issuer_member_id,
-                                    value_of("Credit.Category", batch.category))
+            anchored = bytes.fromhex(batch.merkle_root[2:])
+            category = value_of("Credit.Category", batch.category)
+            prepared = None if self.prepared is None else self.prepared.load(
+                batch.batch_file_cid, batch.issuer_member_id, category, expected)
+            if prepared is not None:
+                root, rows = build(prepared.hashes)
+                if root == prepared.root == anchored:
+                    return Checked(expected, rows, bytearray(prepared.usccs), prepared.commitments, spool,
+                                   tile_offsets(spool, expected) + [size])
+                log.warning("credit batch %d: the prepared leaves of %s do not give the anchored root; "
+                            "checking the file line by line", batch.id, batch.batch_file_cid)
+            found = hash_batch_file(spool, expected, batch.issuer_member_id, category)
             if found.error is not None:
                 index, reason = found.error
                 raise _Mismatch(f"entry {index} (line {index + 1}): {reason}")
             root, rows = build(found.hashes)
-            if root != bytes.fromhex(batch.merkle_root[2:]):
+            if root != anchored:
                 raise _Mismatch(f"the tree rebuilt from the batch file has root 0x{root.hex()}, the anchored "
                                 f"merkleRoot is {batch.merkle_root}")
         except BaseException:
@@ -255,3 +272,17 @@ class BatchWorker:
             conn.execute(text("UPDATE credit_batch SET state = 'indexed', problem = '' WHERE id = :id"), {"id": batch_id})
             conn.execute(text("DELETE FROM indexer_state WHERE key = :key"), {"key": key})
 
+
+
+def tile_offsets(path: Path, count: int) -> list[int]:
+    """File offsets of the lines of ``path`` whose index is a multiple of the tile width."""
+    with open(path, "rb") as f:
+        data = f.read()
+    offsets: list[int] = []
+    position = 0
+    find = data.find
+    for index in range(count):
+        if index % TILE_WIDTH == 0:
+            offsets.append(position)
+        position = find(b"\n", position) + 1
+    return offsets

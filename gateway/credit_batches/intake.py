@@ -94,6 +94,12 @@ class BuiltBatch:
     root: bytes
     file: Path
     restricted: list[RestrictedRow] = field(default_factory=list)
+    #: What indexing needs besides the file, as the upload found it (``gateway.credit_batches.prepared``):
+    #: the leaf hashes, 18 bytes of USCC per entry (zeros for a restricted one) and the restricted
+    #: entries' commitments with their indexes.
+    hashes: bytes = b""
+    usccs: bytes = b""
+    commitments: list[tuple[str, int]] = field(default_factory=list)
 
 
 class _Problems:
@@ -247,13 +253,16 @@ def _rows_jsonl(stream: IO[str], first_line: int) -> Iterator[tuple[int, list[st
 
 @dataclass
 class RangeResult:
-    """What one range of an upload gave: leaf hashes, problems, restricted rows, entries."""
+    """What one range of an upload gave: leaf hashes, problems, restricted rows, entries, and the
+    USCC bytes and commitments of its entries (as :class:`BuiltBatch`)."""
 
     hashes: bytes
     problems: int
     listed: list[dict[str, Any]]
     restricted: list[RestrictedRow]
     count: int
+    usccs: bytes = b""
+    commitments: list[tuple[str, int]] = field(default_factory=list)
 
 
 def build_range(source: Path, kind: str, start: int, end: int, first_index: int, first_line: int,
@@ -264,6 +273,9 @@ def build_range(source: Path, kind: str, start: int, end: int, first_index: int,
     problems = _Problems()
     encoder = LeafEncoder(issuer_member_id, category)
     hashes = bytearray()
+    usccs = bytearray()
+    commitments: list[tuple[str, int]] = []
+    zero18 = bytes(18)
     restricted: list[RestrictedRow] = []
     k = keccak256
     index = first_index
@@ -314,9 +326,11 @@ def build_range(source: Path, kind: str, start: int, end: int, first_index: int,
                     if doc.get("subject_salt") or doc.get("salt"):
                         raise _RowInvalid("salt", "salts belong to restricted rows only")
                     if problems.count == 0:
-                        hashes += encoder.public_hash(index, uscc.encode("ascii"), severity, effective, expiry,
+                        uscc_bytes = uscc.encode("ascii")
+                        hashes += encoder.public_hash(index, uscc_bytes, severity, effective, expiry,
                                                       amount, k(summary.encode("utf-8")),
                                                       k(evidence.encode("utf-8")))
+                        usccs += uscc_bytes
                         write(public_line(index, issuer_member_id, category, uscc, severity, effective, expiry,
                                           amount, summary, evidence))
                 elif visibility == "restricted":
@@ -329,6 +343,8 @@ def build_range(source: Path, kind: str, start: int, end: int, first_index: int,
                         restricted.append(RestrictedRow(index, uscc, subject_salt, severity, effective, expiry,
                                                         amount, summary, evidence, salt, tag, commitment))
                         hashes += encoder.restricted_hash(index, tag, commitment)
+                        usccs += zero18
+                        commitments.append(("0x" + commitment.hex(), index))
                         write(restricted_line(index, issuer_member_id, category, tag, commitment))
                 else:
                     raise _RowInvalid("visibility", f"{visibility!r:.20} is neither public nor restricted")
@@ -336,7 +352,8 @@ def build_range(source: Path, kind: str, start: int, end: int, first_index: int,
                 problems.add(line, (f"{exc.column}: " if exc.column else "") + exc.reason,
                              exc.column or None, exc.position)
             index += 1
-    return RangeResult(bytes(hashes), problems.count, problems.listed, restricted, index - first_index)
+    return RangeResult(bytes(hashes), problems.count, problems.listed, restricted, index - first_index,
+                       bytes(usccs), commitments)
 
 
 def build_batch(source: Path, kind: str, issuer_member_id: int, category: int, out: Path, *,
@@ -381,7 +398,8 @@ def build_batch(source: Path, kind: str, issuer_member_id: int, category: int, o
             part.unlink(missing_ok=True)
     hashes = b"".join(r.hashes for r in results)
     root, _rows = build(hashes)
-    return BuiltBatch(count, tree_depth(count), root, out, [row for r in results for row in r.restricted])
+    return BuiltBatch(count, tree_depth(count), root, out, [row for r in results for row in r.restricted],
+                      hashes, b"".join(r.usccs for r in results), [c for r in results for c in r.commitments])
 
 
 def sniff_kind(head: bytes, content_type: str | None) -> str:

@@ -8,6 +8,7 @@ from typing import Any
 
 from gateway.client.transactions import TxBuilder
 from gateway.credit_batches.indexing import BatchWorker
+from gateway.credit_batches.prepared import PreparedBatches
 from gateway.credit_batches.restricted import RestrictedStore
 from gateway.payloads.store import PayloadStore, StoreSettings, open_store
 
@@ -24,6 +25,7 @@ class CreditBatches:
     store: PayloadStore
     restricted: RestrictedStore
     builder: TxBuilder
+    prepared: PreparedBatches
 
     def close(self) -> None:
         self.store.close()
@@ -36,10 +38,12 @@ def attach(services: Any) -> CreditBatches:
     store = open_store(StoreSettings(
         store_dir=None if settings.ipfs_url else settings.data_dir / "payloads", ipfs_url=settings.ipfs_url,
         max_size=settings.max_batch_file_bytes))
+    prepared = PreparedBatches(settings.data_dir / "credit-prepared")
     worker = BatchWorker(services.engine, store, settings.data_dir / "spool", max_entries=settings.max_batch_entries,
-                         poll_interval=settings.poll_interval, retry_seconds=settings.batch_retry_seconds)
+                         poll_interval=settings.poll_interval, retry_seconds=settings.batch_retry_seconds,
+                         prepared=prepared)
     batches = CreditBatches(worker, store, RestrictedStore(settings.data_dir / "restricted"),
-                            TxBuilder(settings.artifacts, services.book))
+                            TxBuilder(settings.artifacts, services.book), prepared)
     services.extras[KEY] = batches
     return batches
 
