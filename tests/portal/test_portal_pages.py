@@ -18,10 +18,10 @@ import pytest
 from playwright.sync_api import Browser
 
 from conftest import ROOT
-from portal_browser import AXE, City, Tab, chromium
-from test_portal_flows import city, open_tab, tabs
+from portal_browser import AXE, WAIT_MS, City, KeyFiles, Tab, chromium
+from test_portal_flows import city, key_files, open_tab, tabs
 
-__all__ = ["chromium", "city", "tabs"]
+__all__ = ["chromium", "city", "key_files", "tabs"]
 
 SOURCES = ROOT / "gateway" / "portal_src"
 CATALOGUE = SOURCES / "messages.json"
@@ -219,3 +219,28 @@ def test_the_catalogue_check_fails_on_a_missing_key() -> None:
     known = catalogue()
     used = literal_keys({"probe.js": 'box.append(tx("trace.no-such-key"), tx("trace.lost"));'}, {"trace"})
     assert missing_keys(used, known) == ["trace.no-such-key (probe.js)"]
+
+
+@pytest.mark.parametrize("member", ["Municipal Transport Bureau", "Central Relief Warehouse",
+                                    "Market Supervision Administration", "Municipal Audit Bureau (consortium admin)",
+                                    "Independent Audit NGO"])
+def test_the_signed_in_console_is_accessible_and_fits_a_phone(member: str, tabs: list[Tab], chromium: Browser,
+                                                              city: City, key_files: KeyFiles) -> None:
+    """The console as each kind of member sees it once signed in (forms, tables, requests): axe-core
+    finds no serious or critical violation, and nothing scrolls sideways at 375 px; the dashboard
+    then shows the share requests the member may see."""
+    tab = open_tab(tabs, chromium, city, width=375, height=812, bypass_csp=True)
+    kind = tab.sign_in(key_files.keystore(member))
+    page = tab.page
+    for section in ("#sharing", "#custody"):
+        if page.query_selector(section):
+            page.wait_for_selector(f"{section}[data-loaded]", state="attached", timeout=WAIT_MS)
+    blocking = [v for v in axe_violations(tab) if v["impact"] in AXE_BLOCKING]
+    assert blocking == [], json.dumps(blocking, indent=1, ensure_ascii=False)
+    overflow = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0, f"the console of {member} scrolls sideways by {overflow} px at 375 px"
+    tab.screenshot(f"console-{kind.lower()}.phone", "zh-CN")
+    page = tab.open("/dashboard")
+    if kind in ("Department", "Auditor") or "admin" in member:
+        assert page.locator("#sharing-canvas").count() == 1
+    assert tab.errors == []
