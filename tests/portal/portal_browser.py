@@ -171,3 +171,38 @@ def new_tab(browser: Browser, origin: str, *, width: int = 1280, height: int = 9
     page.add_init_script(path=str(Path(__file__).with_name("csp_watch.js")))
     page.expose_function("__cspViolation", lambda text: tab.violations.append(text))
     return tab
+
+
+@pytest.fixture(scope="session")
+def city(request: pytest.FixtureRequest) -> City:
+    given = os.environ.get("CITYLEDGER_TEST_CITY")
+    if given:
+        data = Path(given)
+        url = os.environ.get("CITYLEDGER_TEST_GATEWAY") or json.loads((data / "demo.json").read_text())["gateway"]
+        return City(url, data)
+    demo = request.getfixturevalue("demo_city")
+    return City(demo.gateway, demo.data_dir)
+
+
+@pytest.fixture(scope="session")
+def key_files(city: City, tmp_path_factory: pytest.TempPathFactory) -> KeyFiles:
+    return KeyFiles(tmp_path_factory.mktemp("portal-keys"), city)
+
+
+@pytest.fixture
+def tabs(chromium: Browser, city: City) -> Iterator[list[Tab]]:
+    """Opened tabs (``open_tab``); after the test, none of them asked another origin for anything
+    or met a Content-Security-Policy violation."""
+    opened: list[Tab] = []
+    yield opened
+    for tab in opened:
+        tab.context.close()
+    for tab in opened:
+        assert tab.off_origin() == [], tab.off_origin()
+        assert tab.violations == [], tab.violations
+
+
+def open_tab(tabs: list[Tab], chromium: Browser, city: City, **kwargs: Any) -> Tab:
+    tab = new_tab(chromium, city.gateway, **kwargs)
+    tabs.append(tab)
+    return tab

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,45 +26,9 @@ from gateway.client import member as m
 from gateway.client.api import GatewayClient
 from gateway.client.keys import from_dev_keys
 from portal_browser import (CHROMIUM, CHROMIUM_ARGS, HEALTH, RED_CROSS, SCREENSHOTS, TRANSPORT, WAIT_MS, WAREHOUSE, City,
-                            KeyFiles, Tab, chromium, new_tab)
+                            KeyFiles, Tab, chromium, city, key_files, new_tab, open_tab, tabs)
 
-__all__ = ["chromium"]
-
-
-
-@pytest.fixture(scope="session")
-def city(request: pytest.FixtureRequest) -> City:
-    given = os.environ.get("CITYLEDGER_TEST_CITY")
-    if given:
-        data = Path(given)
-        url = os.environ.get("CITYLEDGER_TEST_GATEWAY") or json.loads((data / "demo.json").read_text())["gateway"]
-        return City(url, data)
-    demo = request.getfixturevalue("demo_city")
-    return City(demo.gateway, demo.data_dir)
-
-
-@pytest.fixture(scope="session")
-def key_files(city: City, tmp_path_factory: pytest.TempPathFactory) -> KeyFiles:
-    return KeyFiles(tmp_path_factory.mktemp("portal-keys"), city)
-
-
-@pytest.fixture
-def tabs(chromium: Browser, city: City) -> Iterator[list[Tab]]:
-    """Opened tabs (``open_tab``); after the test, none of them asked another origin for anything
-    or met a Content-Security-Policy violation."""
-    opened: list[Tab] = []
-    yield opened
-    for tab in opened:
-        tab.context.close()
-    for tab in opened:
-        assert tab.off_origin() == [], tab.off_origin()
-        assert tab.violations == [], tab.violations
-
-
-def open_tab(tabs: list[Tab], chromium: Browser, city: City, **kwargs: Any) -> Tab:
-    tab = new_tab(chromium, city.gateway, **kwargs)
-    tabs.append(tab)
-    return tab
+__all__ = ["chromium", "city", "key_files", "tabs"]
 
 
 def client(city: City, who: str, tmp: Path) -> GatewayClient:

@@ -18,8 +18,7 @@ import pytest
 from playwright.sync_api import Browser
 
 from conftest import ROOT
-from portal_browser import AXE, WAIT_MS, City, KeyFiles, Tab, chromium
-from test_portal_flows import city, key_files, open_tab, tabs
+from portal_browser import AXE, WAIT_MS, City, KeyFiles, Tab, chromium, city, key_files, open_tab, tabs
 
 __all__ = ["chromium", "city", "key_files", "tabs"]
 
