@@ -263,3 +263,54 @@ def show(key: str | None, data_dir: Path) -> None:
         else:
             raise click.BadParameter(f"demo.json has no {key!r}", param_hint="KEY")
     click.echo(value if isinstance(value, str) else json.dumps(value, indent=2, ensure_ascii=False))
+
+
+# ------------------------------------------------------------------------------- demo key-files
+def write_key_files(keys_file: Path, member: str, out: Path, password: str, scrypt_n: int = 1 << 14) -> tuple[Path, Path | None]:
+    """A demo member's keys as a person opens them in the portal's console: its signing key as an
+    encrypted Ethereum keystore (scrypt, work factor ``scrypt_n``) and, when it has one, its
+    encryption key as an age key file (for payloads delivered to it). Returns both paths."""
+    import re
+
+    from eth_account import Account
+
+    from gateway.client.keys import load_dev_keys, dev_entry
+
+    entry = dev_entry(load_dev_keys(keys_file), member, str(keys_file))
+    out.mkdir(parents=True, exist_ok=True)
+    stem = re.sub(r"\W+", "-", str(entry.get("name") or member)).strip("-").lower()
+    keystore = out / f"{stem}.keystore.json"
+    secret = bytes.fromhex(str(entry["private_key"]).removeprefix("0x"))
+    doc = Account.encrypt(secret, password, kdf="scrypt", iterations=scrypt_n)
+    fd = os.open(keystore, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(doc, fh)
+    age_key = None
+    if entry.get("encryption_private_key"):
+        from gateway.payloads.encryption import key_pair_from_private_key, write_key_file
+
+        age_key = out / f"{stem}.age.key"
+        write_key_file(key_pair_from_private_key(str(entry["encryption_private_key"])), age_key)
+    return keystore, age_key
+
+
+@demo.command("key-files")
+@click.argument("member")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True, help="Directory to write to.")
+@click.option("--password-file", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="The keystore's password (first line); asked for when not given.")
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("data/dev"),
+              show_default=True, envvar="CITYLEDGER_DATA", show_envvar=True, help="The demo chain's directory.")
+def key_files(member: str, out: Path, password_file: Path | None, data_dir: Path) -> None:
+    """Write MEMBER's development keys (a name, part of one, an id or an address) as the files a
+    person opens in the portal's member console (/console): an encrypted keystore and an age key.
+    Development keys only: they are in DIR/dev-keys.json in the clear."""
+    keys_file = data_dir / "dev-keys.json"
+    if not keys_file.exists():
+        raise UpError(f"{keys_file} does not exist: run `cityledger up` (or scripts/start) first")
+    password = (password_file.read_text(encoding="utf-8").splitlines() or [""])[0] if password_file else \
+        click.prompt("keystore password", hide_input=True, confirmation_prompt=True)
+    keystore, age_key = write_key_files(keys_file, member, out, password)
+    click.echo(f"keystore {keystore}")
+    if age_key is not None:
+        click.echo(f"age key  {age_key}")

@@ -96,6 +96,16 @@ export async function generateKeyPair() {
   return { identity, recipient, publicKey, publicKeyHex: "0x" + bytesToHex(publicKey) };
 }
 
+/** The age recipient ("age1…") of an identity: lets a member check that a key file matches the
+ * X25519 key the registry holds for them before relying on it. */
+export async function recipientOfIdentity(identity) {
+  try {
+    return await identityToRecipient(identity.trim());
+  } catch (error) {
+    throw new InvalidKey(`not an age X25519 identity: ${error.message}`);
+  }
+}
+
 /** The identity line of an age key file (`cityledger payload keygen`): the first AGE-SECRET-KEY-1… line. */
 export function identityFromKeyFile(text) {
   const line = text.split(/\r?\n/).map((l) => l.trim()).find((l) => l.toUpperCase().startsWith("AGE-SECRET-KEY-1"));

@@ -33,8 +33,11 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 import rlp  # noqa: E402
 from eth_abi import encode as abi_encode  # noqa: E402
 from eth_hash.auto import keccak  # noqa: E402
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey  # noqa: E402
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat  # noqa: E402
 from eth_keys import keys  # noqa: E402
 
+from audit import tlog  # noqa: E402
 from audit.bundle import Trust, verify_bundle  # noqa: E402
 
 SEED = b"cityledger bundle vectors"
@@ -49,7 +52,9 @@ def trust_of(spec: Any, addressbook: dict[str, Any], genesis: dict[str, Any]) ->
         return Trust(chain_id=spec.get("chainId"),
                      genesis_hash=bytes.fromhex(spec["genesisHash"][2:]) if spec.get("genesisHash") else None,
                      genesis_sealers=tuple(bytes.fromhex(a[2:]) for a in spec["genesisSealers"])
-                     if spec.get("genesisSealers") is not None else None)
+                     if spec.get("genesisSealers") is not None else None,
+                     witness_keys=tuple(tlog.parse_vkey(k) for k in spec.get("witnessKeys", [])),
+                     min_cosignatures=int(spec.get("minCosignatures", 0)))
     use_book = spec in ("both", "addressbook")
     use_genesis = spec in ("both", "genesis")
     return Trust(chain_id=addressbook["chainId"],
@@ -91,6 +96,24 @@ def move_indexed_flag(event: dict[str, Any]) -> None:
     first = next(p for p in inputs if p.get("indexed"))
     last = [p for p in inputs if not p.get("indexed")][-1]
     first["indexed"], last["indexed"] = False, True
+
+
+def without_checkpoint(bundle: dict[str, Any]) -> None:
+    """Leave the checkpoint out: a tamper that re-hashes a block would otherwise also fail its
+    inclusion in the witnessed tree, and the vector is about something else."""
+    bundle["checkpoint"] = None
+
+
+def edit_note(bundle: dict[str, Any], edit: Callable[[tlog.Note], tlog.Note]) -> None:
+    section = bundle["checkpoint"]
+    section["note"] = edit(tlog.parse_note(section["note"])).render()
+
+
+def other_root(note: tlog.Note) -> tlog.Note:
+    """The checkpoint text with one byte of its root changed (the signatures left as they were)."""
+    point = tlog.parse_checkpoint(note.text)
+    root = bytes([point.root[0] ^ 1]) + point.root[1:]
+    return tlog.Note(tlog.Checkpoint(point.origin, point.size, root).text, note.signatures)
 
 
 def build(out: Path) -> None:
@@ -163,6 +186,17 @@ def write_vectors(out: Path, addressbook: dict[str, Any], genesis: dict[str, Any
         return next(i for i, e in enumerate(bundle["events"]) if e["event"] == name)
 
     accepted = events_named(trace, "TransferAccepted")
+    assert trace["checkpoint"], "the trace bundle should carry a checkpoint covering its blocks"
+    # A witness (a fixed Ed25519 key) cosigns the trace bundle's checkpoint; the auditor pins its key.
+    witness_private = Ed25519PrivateKey.from_private_bytes(keccak(SEED + b" witness"))
+    witness = tlog.WitnessKey("audit-ngo.example/w1", witness_private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw))
+    note_text = tlog.parse_note(trace["checkpoint"]["note"]).text
+    cosignature = tlog.cosign(note_text, witness.name, witness_private, 1_764_460_800)
+    broken = tlog.SignatureLine(cosignature.name, cosignature.key_id,
+                                cosignature.signature[:-1] + bytes([cosignature.signature[-1] ^ 1]))
+    pinned = {"chainId": trace["chainId"], "genesisHash": addressbook["deployment"]["blockHash"]}
+    witnessed = {**pinned, "witnessKeys": [witness.vkey], "minCosignatures": 1}
+    stranger_key = bytes.fromhex(next(m for m in dev_keys["members"] if "Red Cross" in m["name"])["private_key"][2:])
 
     def set_(path: Callable[[Bundle], dict[str, Any]], key: str, value: Callable[[Any], Any]) -> Callable[[Bundle], None]:
         def tamper(b: Bundle) -> None:
@@ -176,17 +210,16 @@ def write_vectors(out: Path, addressbook: dict[str, Any], genesis: dict[str, Any
 
     # name: (base bundle, tamper or None, trust, description)
     cases: dict[str, tuple[Bundle, Callable[[Bundle], None] | None, Any, str]] = {
-        "valid-trace": (trace, None, "both", "A donor's trace as the gateway serves it: 11 custody events and one sealer change, pinned by the address book and the genesis document."),
+        "valid-trace": (trace, None, "both", "A donor's trace as the gateway serves it: 11 custody events, one sealer change and the newest checkpoint covering their blocks, pinned by the address book and the genesis document."),
         "valid-trace-addressbook-only": (trace, None, "addressbook", "The same bundle, trusting only the genesis hash from the address book."),
         "valid-trace-genesis-only": (trace, None, "genesis", "The same bundle, trusting only the sealer set of the genesis document."),
         "valid-credit-entry": (credit, None, "both", "A public credit entry: an EntryIssued event whose Entry tuple holds bytes18, strings, enums and integers."),
         "valid-share-request": (shared, None, "both", "A data-sharing request: RequestSubmitted with a ShareRequest tuple (strings, a string[]) and bytes."),
-        "valid-second-sealer": (trace, lambda b: (reseal(proof(0)(b), second_sealer), b.__setitem__("checkpoint", None)), "both",
-                                "Event 0's block sealed by the sealer the change admitted: valid, because the change is proven "
-                                "(the resealed block is not the one the chain's checkpoint covers, so the bundle carries none)."),
-        "valid-no-seals": (trace, lambda b: b.__setitem__("consensus", "none"), "addressbook",
-                           "Read as a chain without seals (as on anvil): the genesis hash alone anchors it."),
-        "no-seals-hash-not-pinned": (trace, lambda b: b.__setitem__("consensus", "none"), "genesis",
+        "valid-second-sealer": (trace, lambda b: (reseal(proof(0)(b), second_sealer), without_checkpoint(b)), "both",
+                                "Event 0's block sealed by the sealer the change admitted: valid, because the change is proven (no checkpoint: resealing changed the block's hash)."),
+        "valid-no-seals": (trace, lambda b: (b.__setitem__("consensus", "none"), without_checkpoint(b)), "addressbook",
+                           "Read as a chain without seals (as on anvil): the genesis hash alone anchors it (no checkpoint: without a sealer set nobody could have signed one)."),
+        "no-seals-hash-not-pinned": (trace, lambda b: (b.__setitem__("consensus", "none"), without_checkpoint(b)), "genesis",
                                      "A chain without seals with only a sealer set pinned: nothing anchors it."),
         "nothing-pinned": (trace, None, "none", "Nothing pinned: the bundle proves nothing to this auditor."),
         "other-genesis": (trace, None, {"chainId": trace["chainId"], "genesisHash": "0x" + "42" * 32}, "The auditor pinned another genesis hash."),
@@ -212,6 +245,21 @@ def write_vectors(out: Path, addressbook: dict[str, Any], genesis: dict[str, Any
         "sealer-change-proof-byte": (trace, set_(lambda b: b["sealerChanges"][0]["proof"], "receiptProof", lambda n: [*n[:-1], _flip(n[-1])]), "both", "One byte of the sealer change's receipt proof changed."),
         "sealer-change-sealed-by-newcomer": (trace, lambda b: reseal(change(b)["proof"], second_sealer), "both",
                                              "The change's own block sealed by the sealer it admits, who was not yet in force."),
+        "checkpoint-root": (trace, lambda b: edit_note(b, other_root), "both",
+                            "One byte of the checkpoint's root changed: the head is not in that tree and the sealer did not sign it."),
+        "checkpoint-inclusion-proof-byte": (trace, lambda b: b["checkpoint"]["inclusions"][0].__setitem__(
+            "proof", [_flip(b["checkpoint"]["inclusions"][0]["proof"][0]), *b["checkpoint"]["inclusions"][0]["proof"][1:]]), "both",
+            "One byte of the first block's inclusion proof in the checkpoint's tree changed."),
+        "checkpoint-signed-by-non-sealer": (trace, lambda b: edit_note(b, lambda n: tlog.sign_checkpoint(tlog.parse_checkpoint(n.text), stranger_key)), "both",
+                                            "The checkpoint signed again by a member key that was never a sealer, the sealer's signature dropped."),
+        "valid-witness-cosigned": (trace, lambda b: edit_note(b, lambda n: n.with_signatures([cosignature])), witnessed,
+                                   "The checkpoint cosigned by a witness whose key the auditor pinned, one cosignature demanded."),
+        "valid-witness-only": (trace, lambda b: edit_note(b, lambda n: n.with_signatures([cosignature])),
+                               {"chainId": trace["chainId"], "witnessKeys": [witness.vkey], "minCosignatures": 1},
+                               "Only the witness key pinned: its cosignature on the checkpoint pins the chain and genesis its origin names."),
+        "cosignature-byte": (trace, lambda b: edit_note(b, lambda n: n.with_signatures([broken])), witnessed,
+                             "The witness's cosignature with one byte changed."),
+        "cosignature-missing": (trace, None, witnessed, "One witness cosignature demanded, none on the checkpoint."),
         "indexed-flag-moved": (credit, lambda b: move_indexed_flag(b["events"][0]), "both",
                                "The credit event's ABI moves an indexed flag: same signature, but a topic now decodes as bytes18 with non-zero padding."),
         "credit-entry-tuple-field": (credit, set_(ev(0), "args", lambda a: {**a, "entry": {**a["entry"], "amount": a["entry"]["amount"] + 1}}), "both",

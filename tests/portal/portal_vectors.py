@@ -8,6 +8,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from audit import tlog
 from audit.bundle import Trust, verify_bundle
 from conftest import ROOT
 
@@ -28,7 +29,9 @@ def trust_of(spec: Any) -> Trust:
         return Trust(chain_id=spec.get("chainId"),
                      genesis_hash=bytes.fromhex(spec["genesisHash"][2:]) if spec.get("genesisHash") else None,
                      genesis_sealers=tuple(bytes.fromhex(a[2:]) for a in spec["genesisSealers"])
-                     if spec.get("genesisSealers") is not None else None)
+                     if spec.get("genesisSealers") is not None else None,
+                     witness_keys=tuple(tlog.parse_vkey(k) for k in spec.get("witnessKeys", [])),
+                     min_cosignatures=int(spec.get("minCosignatures", 0)))
     return Trust(chain_id=book["chainId"],
                  genesis_hash=bytes.fromhex(book["deployment"]["blockHash"][2:]) if spec in ("both", "addressbook") else None,
                  genesis_sealers=tuple(bytes.fromhex(a[2:]) for a in genesis["registry"]["sealers"])

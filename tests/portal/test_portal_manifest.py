@@ -21,7 +21,7 @@ def test_the_manifest_matches_the_files() -> None:
     assert sources <= set(manifest["inputs"]), "a portal source is not in the bundle"
     for path, digest in manifest["inputs"].items():
         assert hashlib.sha256((ROOT / path).read_bytes()).hexdigest() == digest, f"{path} changed: run scripts/build-portal"
-    assert set(manifest["outputs"]) == {p.name for p in STATIC.iterdir()} - {"manifest.json"}
+    assert set(manifest["outputs"]) == {p.relative_to(STATIC).as_posix() for p in STATIC.rglob("*") if p.is_file()} - {"manifest.json"}
     for name, entry in manifest["outputs"].items():
         data = (STATIC / name).read_bytes()
         assert (len(data), hashlib.sha256(data).hexdigest()) == (entry["bytes"], entry["sha256"])

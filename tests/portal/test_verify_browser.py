@@ -16,11 +16,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import sync_playwright
+from playwright.sync_api import Browser
 
 from gateway.payloads.cids import cid_text
 from gateway.payloads.unixfs import import_bytes
+from portal_browser import chromium
 from portal_vectors import BUILT, NAMES, VECTORS, js_verdict, python_verdict
+
+__all__ = ["chromium"]
 
 HERE = Path(__file__).parent
 CSP = "default-src 'self'; script-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'"
@@ -94,15 +97,13 @@ class _Server:
 
 
 @pytest.fixture(scope="module")
-def browser_run() -> Iterator[dict[str, Any]]:
+def browser_run(chromium: Browser) -> Iterator[dict[str, Any]]:
     """Load the page in headless Chromium, wait for it to finish, and return what it found plus
     every request the page made and what the browser logged."""
     setup = {"names": NAMES, "payloads": payload_setup()}
-    with _Server(setup) as server, sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium",
-                                    args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+    with _Server(setup) as server:
+        page = chromium.new_page()
         try:
-            page = browser.new_page()
             requests: list[str] = []
             blocked: list[str] = []
             errors: list[str] = []
@@ -127,7 +128,7 @@ def browser_run() -> Iterator[dict[str, Any]]:
             yield {"result": json.loads(text), "requests": requests, "blocked": blocked, "errors": errors,
                    "origin": server.origin, "served": list(server.served)}
         finally:
-            browser.close()
+            page.close()
 
 
 def test_no_request_leaves_the_origin(browser_run: dict[str, Any]) -> None:

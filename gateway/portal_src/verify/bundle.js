@@ -22,10 +22,11 @@ import { decodeHeader } from "./header.js";
 import { hexField, verifyReceipt } from "./receipt.js";
 import { slotValue, verifyAccountProof } from "./state.js";
 import { checksumAddress } from "./bytes.js";
+import * as tlog from "./tlog.js";
 
 export const FORMAT = "cityledger-evidence/1";
 export const CHECKS = Object.freeze(["format", "genesis", "sealer-change", "header-hash", "block-number", "tx-proof", "tx-hash",
-  "receipt-proof", "receipt-status", "log-index", "log-content", "seal", "payload"]);
+  "receipt-proof", "receipt-status", "log-index", "log-content", "seal", "payload", "checkpoint", "inclusion", "cosignature"]);
 
 const isObject = (v) => v !== null && typeof v === "object" && !Array.isArray(v);
 
@@ -40,6 +41,10 @@ export function normalizeTrust(trust = {}) {
     chainId: trust.chainId ?? null,
     genesisHash: hash === null ? null : hash instanceof Uint8Array ? hash : hexField(hash, "trust.genesisHash"),
     genesisSealers: sealers === null ? null : sealers.map((a) => (a instanceof Uint8Array ? a : hexField(a, "trust.genesisSealers"))),
+    // Witness keys the auditor pinned (vkeys, `cityledger audit verify --witness-key`) and the
+    // number of valid cosignatures a checkpoint must carry (`--min-cosignatures`).
+    witnessKeys: (trust.witnessKeys ?? []).map((k) => (typeof k === "string" ? tlog.parseVkey(k) : k)),
+    minCosignatures: trust.minCosignatures ?? 0,
   };
 }
 
@@ -310,7 +315,8 @@ export function verifyBundle(doc, trust) {
     return report.toJSON();
   }
   const poa = doc.consensus === "cityledger-poa";
-  const sets = sealerChanges(doc, pinned, poa, report);
+  const trusted = pinned.genesisHash === null && pinned.witnessKeys.length ? trustFromWitnesses(doc.checkpoint, pinned, report) : pinned;
+  const sets = sealerChanges(doc, trusted, poa, report);
   const events = doc.events;
   if (!Array.isArray(events) || !events.length) report.add("format", "bundle", false, "the bundle proves no event");
   let list;
@@ -323,5 +329,145 @@ export function verifyBundle(doc, trust) {
     const name = isObject(event) ? `${pyStr(event.contract)}.${pyStr(event.event)}` : "?";
     eventSection(event, chainId, poa ? sets : null, report, `event ${i} (${name})`, null);
   });
+  checkpointSection(doc, trusted, sets, report);
   return report.toJSON();
+}
+
+/**
+ * Only the witnessed-checkpoint checks of a bundle (`checkpoint`, `inclusion`, `cosignature`),
+ * with the sealer set derived from the pinned genesis as verifyBundle derives it: for pages that
+ * verify records one by one and show the checkpoint beside them. Returns {ok, present, results}.
+ */
+export function verifyCheckpoint(doc, trust) {
+  const pinned = normalizeTrust(trust);
+  const report = new Report();
+  if (!isObject(doc) || doc.format !== FORMAT) {
+    report.add("format", "bundle", false, `"format" must be '${FORMAT}'`);
+    return { ...report.toJSON(), present: false };
+  }
+  const poa = doc.consensus === "cityledger-poa";
+  const trusted = pinned.genesisHash === null && pinned.witnessKeys.length ? trustFromWitnesses(doc.checkpoint, pinned, report) : pinned;
+  const scratch = new Report();
+  const sets = sealerChanges(doc, trusted, poa, scratch);
+  checkpointSection(doc, trusted, sets, report);
+  return { ok: report.results.every((r) => r.ok), present: doc.checkpoint !== null && doc.checkpoint !== undefined, results: report.results };
+}
+
+/**
+ * With only witness keys pinned: a checkpoint cosigned by enough of them pins the chain id and
+ * genesis hash its origin names (audit/bundle.py _trust_from_witnesses).
+ */
+function trustFromWitnesses(section, trust, report) {
+  const needed = Math.max(1, trust.minCosignatures);
+  let point;
+  let counted;
+  try {
+    if (!isObject(section)) throw new CheckFailed("checkpoint", "the bundle has no checkpoint, so pinned witness keys cannot pin the chain");
+    const note = tlog.parseNote(String(section.note ?? ""));
+    point = tlog.parseCheckpoint(note.text);
+    counted = tlog.checkCosignatures(note, trust.witnessKeys, [], null, (line) => line.name === point.origin).counted;
+    if (counted.length < needed) {
+      throw new CheckFailed("checkpoint", `${counted.length} cosignature(s) by pinned witness keys, ${needed} needed to pin the chain`);
+    }
+    const { chainId, genesisHash } = tlog.originChain(point.origin);
+    report.add("checkpoint", "witnessed origin", true, `chain ${chainId} genesis ${toHex(genesisHash)} pinned by ${counted.length} pinned witness(es)`);
+    return { ...trust, chainId, genesisHash };
+  } catch (error) {
+    if (error instanceof tlog.NoteError) report.add("checkpoint", "witnessed origin", false, error.reason);
+    else report.add(asFailed(error).check, "witnessed origin", false, asFailed(error).detail);
+    return trust;
+  }
+}
+
+/** The `checkpoint`, `inclusion` and `cosignature` checks (audit/bundle.py _checkpoint). */
+function checkpointSection(doc, trust, sets, report) {
+  const section = doc.checkpoint;
+  if (section === null || section === undefined) {
+    if (trust.minCosignatures > 0) {
+      report.add("cosignature", "checkpoint", false, `the bundle carries no checkpoint; ${trust.minCosignatures} witness cosignature(s) were demanded`);
+    }
+    return;
+  }
+  let subject = "checkpoint";
+  let note;
+  let point;
+  let head;
+  let sealer;
+  try {
+    if (!isObject(section)) throw new CheckFailed("checkpoint", "expected an object");
+    note = tlog.parseNote(String(section.note ?? ""));
+    point = tlog.parseCheckpoint(note.text);
+    const genesisHash = hexField(isObject(doc.genesis) ? doc.genesis.blockHash : undefined, "genesis.blockHash");
+    const chain = tlog.originChain(point.origin);
+    if (chain.chainId !== doc.chainId || !equalBytes(chain.genesisHash, genesisHash)) {
+      throw new CheckFailed("checkpoint", `its origin ${point.origin} is not this bundle's chain and genesis`);
+    }
+    subject = `checkpoint ${point.size}`;
+    if (section.size !== point.size) throw new CheckFailed("checkpoint", `the section says size ${pyStr(section.size)}, the note ${point.size}`);
+    const headSection = isObject(section.head) ? section.head : {};
+    head = decodeHeader(hexField(headSection.header, "checkpoint.head.header"));
+    if (head.number !== point.size - 1) throw new CheckFailed("checkpoint", `the head is block ${head.number}, the tree's last block is ${point.size - 1}`);
+    tlog.verifyInclusion(head.hash, point.size - 1, point.size, listOr(headSection.proof).map((h) => hexField(h, "head.proof")), point.root);
+    sealer = tlog.verifySealerSignature(note, sets.atParentOf(point.size - 1));
+  } catch (error) {
+    if (error instanceof tlog.NoteError || error instanceof tlog.TreeProofError) report.add("checkpoint", subject, false, error.message);
+    else report.add(asFailed(error).check, subject, false, asFailed(error).detail);
+    return;
+  }
+  report.add("checkpoint", subject, true, `signed by sealer ${toHex(sealer)}; head block ${point.size - 1} proven in its tree`);
+  const inclusions = new Map();
+  for (const item of listOr(section.inclusions)) {
+    if (isObject(item)) inclusions.set(`${pyStr(item.blockNumber)}|${pyStr(item.blockHash)}`, item);
+  }
+  const blocks = new Map();
+  for (const e of [...listOr(doc.events), ...listOr(doc.sealerChanges)]) {
+    if (isObject(e) && isObject(e.proof)) blocks.set(`${pyStr(e.proof.blockNumber)}|${pyStr(e.proof.blockHash)}`, [e.proof.blockNumber, e.proof.blockHash]);
+  }
+  const ordered = [...blocks.values()].sort((a, b) => (Number(a[0]) - Number(b[0])) || (String(a[1]) < String(b[1]) ? -1 : String(a[1]) > String(b[1]) ? 1 : 0));
+  for (const [number, blockHash] of ordered) {
+    const what = `block ${pyStr(number)}`;
+    try {
+      const item = inclusions.get(`${pyStr(number)}|${pyStr(blockHash)}`);
+      if (item === undefined) throw new CheckFailed("inclusion", `no inclusion proof of block ${pyStr(number)} (${pyStr(blockHash)}) in the checkpoint`);
+      if (!Number.isInteger(number) || number >= point.size) throw new CheckFailed("inclusion", `block ${pyStr(number)} is beyond the checkpoint's ${point.size} blocks`);
+      tlog.verifyInclusion(hexField(blockHash, "blockHash"), number, point.size, listOr(item.proof).map((h) => hexField(h, "inclusion proof")), point.root);
+    } catch (error) {
+      if (error instanceof tlog.TreeProofError) report.add("inclusion", what, false, error.message);
+      else report.add(asFailed(error).check, what, false, asFailed(error).detail);
+      continue;
+    }
+    report.add("inclusion", what, true, `in the witnessed tree of ${point.size} blocks`);
+  }
+  cosignatures(section, note, point, head, sealer, trust, report);
+}
+
+function cosignatures(section, note, point, head, sealer, trust, report) {
+  const witnesses = isObject(section.witnesses) ? section.witnesses : {};
+  let accounts = null;
+  const bindings = [];
+  try {
+    for (const raw of listOr(witnesses.bindings)) bindings.push(tlog.parseBinding(raw));
+    if (witnesses.account !== undefined && witnesses.account !== null) {
+      const account = verifyAccountProof(head.stateRoot, witnesses.account);
+      const slot = pyInt(witnesses.witnessSlot);
+      const length = slotValue(account, slot);
+      const base = bytesToBigInt(keccak256(bigIntToBytes(slot, 32)));
+      accounts = [];
+      for (let i = 0n; i < length; i++) accounts.push(bigIntToBytes(slotValue(account, base + i), 32).slice(12));
+    }
+  } catch (error) {
+    report.add("cosignature", "witness set", false, `the witness set's state proof does not verify: ${error.message}`);
+    accounts = [];
+  }
+  const sealerId = tlog.sealerKeyId(point.origin, sealer);
+  const result = tlog.checkCosignatures(note, trust.witnessKeys, bindings, accounts ?? [],
+    (line) => line.name === point.origin && equalBytes(line.keyId, sealerId));
+  for (const [name, reason] of result.failed) report.add("cosignature", `cosignature by ${name}`, false, reason);
+  for (const [name, who] of result.counted) {
+    report.add("cosignature", `cosignature by ${name}`, true, who.startsWith("0x") ? `by witness account ${who}` : "by a pinned witness key");
+  }
+  if (trust.minCosignatures) {
+    const enough = result.counted.length >= trust.minCosignatures;
+    report.add("cosignature", `checkpoint ${point.size}`, enough, `${result.counted.length} valid witness cosignature(s), ${trust.minCosignatures} demanded`);
+  }
 }

@@ -3,7 +3,8 @@
 
 import EVENT_ABIS from "cityledger:event-abis";
 
-export { CHECKS, FORMAT, SealerSet, decodeLog, deriveSealerSet, normalizeTrust, trustFrom, verifyBundle } from "./bundle.js";
+export { CHECKS, FORMAT, SealerSet, decodeLog, deriveSealerSet, normalizeTrust, trustFrom, verifyBundle, verifyCheckpoint } from "./bundle.js";
+export { parseVkey } from "./tlog.js";
 export { eventTable, verifyRecordProof } from "./record.js";
 export { verifyReceipt, decodeReceipt } from "./receipt.js";
 export { decodeHeader } from "./header.js";
