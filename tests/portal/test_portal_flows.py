@@ -41,6 +41,24 @@ def flip_hex_byte(value: str, at: int = 40) -> str:
     return value[:i] + f"{int(value[i:i + 2], 16) ^ 0x01:02x}" + value[i + 2:]
 
 
+SCHEMAS = Path(__file__).resolve().parents[2] / "gateway" / "schemas"
+
+
+def assert_verdicts_follow_the_contract(tab: Tab) -> int:
+    """Every element of the page that carries a verdict follows the published contract
+    (gateway/schemas/portal-verified.schema.json); returns how many carry one."""
+    import jsonschema
+
+    schema = json.loads((SCHEMAS / "portal-verified.schema.json").read_text())
+    elements = tab.page.eval_on_selector_all(
+        "[data-verified], [data-failed-check]",
+        "els => els.map(e => Object.fromEntries(['data-verified', 'data-failed-check', 'aria-busy']"
+        ".filter(n => e.hasAttribute(n)).map(n => [n, e.getAttribute(n)])))")
+    for attributes in elements:
+        jsonschema.validate(attributes, schema, cls=jsonschema.Draft202012Validator)
+    return len(elements)
+
+
 def step_verdicts(tab: Tab) -> list[tuple[str | None, str | None, str | None]]:
     return [(el.get_attribute("data-kind"), el.get_attribute("data-verified"), el.get_attribute("data-failed-check"))
             for el in tab.page.query_selector_all("ol.timeline > li.step")]
@@ -67,6 +85,7 @@ def test_a_donor_traces_a_lot_and_every_step_is_verified_in_the_page(lang: str, 
     assert len(qrs) == page.locator("#where-now tbody tr").count() >= 2  # the demo's masks sit in 4 lots
     assert all(q.get_attribute("data-qr-text").startswith(f"{city.gateway}/trace/{code}#lot-") for q in qrs)
     assert page.get_attribute("html", "lang") == lang
+    assert assert_verdicts_follow_the_contract(tab) >= len(steps) + 4
     tab.screenshot("trace", lang)
     assert tab.errors == []
 
@@ -94,6 +113,7 @@ def test_a_proof_byte_rewritten_in_flight_fails_that_step_by_name(tabs: list[Tab
     assert page.get_attribute("#summary", "data-failed-check") == "receipt-proof"
     # The failure is named in the person's language and by its stable name.
     assert page.locator(f"#step-{tampered_step} .badge code.check-code").inner_text() == "receipt-proof"
+    assert assert_verdicts_follow_the_contract(tab) >= len(steps)
     tab.screenshot("trace-tampered", "zh-CN")
 
 
