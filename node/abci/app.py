@@ -213,6 +213,8 @@ class LedgerApp:
                 continue
             by_sender.setdefault(bytes(tx.sender), {}).setdefault(tx.nonce, (bytes(raw), tx))
         chosen: list[bytes] = [bytes(t) for t in self.byzantine_txs]
+        if chosen:
+            log.warning("TEST ONLY: proposing %d injected transactions at height %d", len(chosen), request.height)
         gas_left = self.chain.head.gas_limit
         bytes_left = request.max_tx_bytes - sum(len(t) + TX_OVERHEAD for t in chosen)
         for sender, txs in by_sender.items():
