@@ -73,6 +73,8 @@ class RunSettings:
     cometbft_binary: Path | None = None
     #: Test only: raw transactions a Byzantine validator injects into its proposals.
     byzantine_txs: Path | None = None
+    #: Test only: where the ABCI application kills the node (``node.abci.app.LedgerApp.kill_at``).
+    kill_at: str | None = None
 
 
 def _logging() -> None:
@@ -159,9 +161,11 @@ def init(data_dir: Path, dev: bool, consortium: Path | None, artifacts: Path, fo
 @click.option("--test-byzantine-txs", type=click.Path(dir_okay=False, path_type=Path), default=None, hidden=True,
               help="TEST ONLY: make this validator Byzantine: it prepends these raw transactions (hex, one "
                    "per line) to every proposal and accepts every proposal unchecked.")
+@click.option("--test-kill-at", type=click.Choice(["finalize", "commit", "committed"]), default=None, hidden=True,
+              help="TEST ONLY: SIGKILL this node at this point of the first non-empty block.")
 def run(data_dir: Path, http: Endpoint, ws: Endpoint | None, metrics: Endpoint | None, block_time: float,
         sealer_keystore: Path | None, password_file: Path | None, consensus: str, cometbft_home: Path | None,
-        cometbft_bin: Path | None, test_byzantine_txs: Path | None) -> None:
+        cometbft_bin: Path | None, test_byzantine_txs: Path | None, test_kill_at: str | None) -> None:
     """Run the node: admit members' transactions and seal proof-of-authority blocks, or (with
     --consensus cometbft) run as one validator of a CometBFT network."""
     binary: Path | None = None
@@ -179,7 +183,7 @@ def run(data_dir: Path, http: Endpoint, ws: Endpoint | None, metrics: Endpoint |
     settings = RunSettings(data_dir, data_dir / "genesis.json", http, ws, block_time=block_time,
                            sealer_keystore=sealer_keystore, password_file=password_file, metrics=metrics,
                            consensus=consensus, cometbft_home=cometbft_home, cometbft_binary=binary,
-                           byzantine_txs=test_byzantine_txs)
+                           byzantine_txs=test_byzantine_txs, kill_at=test_kill_at)
     _logging()
     asyncio.run(_serve(settings))
 
@@ -256,7 +260,8 @@ async def _serve(settings: RunSettings) -> None:
 
         assert settings.cometbft_home is not None and settings.cometbft_binary is not None
         service = await open_validator(settings.data_dir, settings.genesis_path, settings.cometbft_home,
-                                       settings.cometbft_binary, metrics, settings.byzantine_txs)
+                                       settings.cometbft_binary, metrics, settings.byzantine_txs,
+                                       settings.kill_at)
         chain = service._chain
     elif settings.upstream is None:
         genesis = load_genesis(settings.genesis_path)

@@ -30,6 +30,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import signal
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -106,8 +108,13 @@ class LedgerApp:
     """The application behind :class:`node.abci.server.AbciServer` (one thread at a time)."""
 
     def __init__(self, chain: LedgerChain, *, byzantine_txs: Sequence[bytes] = (),
-                 on_commit: Callable[[Committed], None] | None = None) -> None:
+                 on_commit: Callable[[Committed], None] | None = None, kill_at: str | None = None) -> None:
         self.chain = chain
+        #: Test only (``--test-kill-at``): at this point of the first non-empty block, SIGKILL the
+        #: node (the JSON-RPC process, hence CometBFT) and this process: ``finalize`` (executed,
+        #: nothing committed), ``commit`` (before the LMDB commit), ``committed`` (after it, before
+        #: CometBFT hears the answer and saves its own state).
+        self.kill_at = kill_at
         #: Test only (``--test-byzantine-txs``): prepended to every proposal this node makes,
         #: and this node accepts every proposal unchecked.
         self.byzantine_txs = list(byzantine_txs)
@@ -117,6 +124,13 @@ class LedgerApp:
         self._check_state: tuple[bytes, Any] | None = None
         raw = chain.store.get(APP_STATE_KEY)
         self.proposers: dict[bytes, Address] = self._proposers(raw) if raw else {}
+
+    def _crash_point(self, point: str, execution: Execution | None) -> None:
+        if self.kill_at != point or execution is None or execution.builder is None:
+            return
+        log.warning("TEST ONLY: killing the node with SIGKILL at %s", point)
+        os.kill(os.getppid(), signal.SIGKILL)
+        os.kill(os.getpid(), signal.SIGKILL)
 
     # ------------------------------------------------------------------ dispatch
     def handle(self, kind: str, request: Any) -> Any:
@@ -302,6 +316,7 @@ class LedgerApp:
         self.chain.buffer[LAST_KEY] = rlp.encode([request.height, app_hash])
         self._finalized = (request.height, app_hash, execution)
         self._execution = None
+        self._crash_point("finalize", execution)
         results = [abci.ExecTxResult(code=0, log="") if not outcome
                    else abci.ExecTxResult(code=1, log=outcome, codespace=CODESPACE)
                    for outcome in execution.outcomes]
@@ -311,7 +326,9 @@ class LedgerApp:
         if self._finalized is None:
             raise NodeError("Commit without FinalizeBlock")
         height, app_hash, execution = self._finalized
+        self._crash_point("commit", execution)
         self.chain.buffer.flush()
+        self._crash_point("committed", execution)
         self._finalized = None
         builder = execution.builder if execution is not None else None
         committed = Committed(height, app_hash,

@@ -29,6 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--genesis", type=Path, required=True)
     parser.add_argument("--abci", required=True, help="unix://PATH or tcp://HOST:PORT to listen on")
     parser.add_argument("--test-byzantine-txs", type=Path, default=None)
+    parser.add_argument("--test-kill-at", choices=["finalize", "commit", "committed"], default=None)
     args = parser.parse_args(argv)
 
     from node.sealer import _die_with_parent, decode_messages, encode_message, writer_lock, SealedInfo
@@ -68,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with writer_lock(args.data_dir):
             chain = LedgerChain(LmdbKV(args.data_dir / "chaindata"), load_genesis(args.genesis))
-            app = LedgerApp(chain, byzantine_txs=byzantine, on_commit=on_commit)
+            app = LedgerApp(chain, byzantine_txs=byzantine, on_commit=on_commit, kill_at=args.test_kill_at)
             server = AbciServer(app, args.abci)
             server.start()
             height, app_hash = app.last_committed()

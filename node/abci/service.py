@@ -55,7 +55,7 @@ class AppProcess:
     """The ABCI application in a child process, on a socket pair (``node.abci.main``)."""
 
     def __init__(self, data_dir: Path, genesis_path: Path, abci_address: str,
-                 byzantine_txs: Path | None = None) -> None:
+                 byzantine_txs: Path | None = None, kill_at: str | None = None) -> None:
         ours, theirs = socket.socketpair()
         self.link = SealerLink(ours)
         command = [sys.executable, "-m", "node.abci.main", "--fd", str(theirs.fileno()),
@@ -63,6 +63,8 @@ class AppProcess:
                    "--abci", abci_address]
         if byzantine_txs is not None:
             command += ["--test-byzantine-txs", str(byzantine_txs)]
+        if kill_at is not None:
+            command += ["--test-kill-at", kill_at]
         self._proc = subprocess.Popen(command, pass_fds=[theirs.fileno()],
                                       env={**os.environ, "PYTHONUNBUFFERED": "1"})
         theirs.close()
@@ -211,13 +213,14 @@ class CometService(ChainService):
 
 
 async def open_validator(data_dir: Path, genesis_path: Path, cometbft_home: Path, cometbft_binary: Path,
-                         metrics: NodeMetrics, byzantine_txs: Path | None = None) -> CometService:
+                         metrics: NodeMetrics, byzantine_txs: Path | None = None,
+                         kill_at: str | None = None) -> CometService:
     """Start the ABCI application, then CometBFT (which connects to it at once), then return the
     JSON-RPC service over a reader of the store."""
     from node.cli import open_chain
 
     cometbft = CometBftProcess(cometbft_binary, cometbft_home)
-    app = AppProcess(data_dir, genesis_path, cometbft.proxy_app, byzantine_txs)
+    app = AppProcess(data_dir, genesis_path, cometbft.proxy_app, byzantine_txs, kill_at)
     try:
         await app.open()
     except NodeError:
