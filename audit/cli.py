@@ -178,5 +178,47 @@ def witness(rpc: str, gateway: str | None, key_file: Path, state_file: Path | No
     return w.follow(interval)
 
 
+@app.command()
+@click.option("--rpc", required=True, metavar="URL", help="JSON-RPC URL of a CityLedger validator (CometBFT mode).")
+@click.option("--cometbft-genesis", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="The network's CometBFT genesis.json: pins the validator set whose signatures count.")
+@click.option("--from", "start", type=click.IntRange(min=1), default=1, show_default=True, help="First block.")
+@click.option("--to", "end", type=click.IntRange(min=1), default=None, help="Last block (default: the head).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON (for machines).")
+def commits(rpc: str, cometbft_genesis: Path, start: int, end: int | None, as_json: bool) -> int:
+    """Check that every block is certified by a CometBFT commit: > 2/3 of the genesis validators'
+    Ed25519 precommits on a header whose app hash is the block's own hash (in place of the
+    proof-of-authority seal check on a CometBFT network)."""
+    from audit.commit import CommitError, audit_commits, parse_validators
+
+    genesis = _load_json(cometbft_genesis)
+    try:
+        trusted = parse_validators(genesis["validators"])
+    except (KeyError, TypeError, CommitError) as exc:
+        raise BadInput(str(cometbft_genesis), f"not a CometBFT genesis with validators: {exc}") from exc
+    results = audit_commits(rpc, trusted, start, end)
+    failed = [r for r in results if r.error is not None]
+    if as_json:
+        click.echo(json.dumps([{"number": r.number, "blockHash": "0x" + r.block_hash.hex(),
+                                "status": "failed" if r.error else "certified" if r.verdict else "pending",
+                                **({"check": r.error.check, "reason": r.error.reason} if r.error else {}),
+                                **({"height": r.verdict.height, "signedPower": r.verdict.signed_power,
+                                    "totalPower": r.verdict.total_power} if r.verdict else {})}
+                               for r in results], indent=1))
+    else:
+        for r in results:
+            if r.error is not None:
+                click.echo(f"FAIL block {r.number} 0x{r.block_hash.hex()}: {r.error}")
+            elif r.verdict is not None:
+                click.echo(f"ok   block {r.number} 0x{r.block_hash.hex()}: certified at CometBFT height "
+                           f"{r.verdict.height} by {r.verdict.signed_power}/{r.verdict.total_power} voting power")
+            else:
+                click.echo(f"...  block {r.number} 0x{r.block_hash.hex()}: its certifying header is not committed yet")
+        click.echo(("VALID: " if not failed else "INVALID: ") +
+                   f"{sum(1 for r in results if r.verdict)} certified, {len(failed)} failed, "
+                   f"{sum(1 for r in results if not r.verdict and not r.error)} pending")
+    return 1 if failed else 0
+
+
 def main() -> None:  # pragma: no cover - the cityledger entry point runs the group
     sys.exit(app.main(standalone_mode=False))

@@ -250,3 +250,60 @@ def verify_commit(certificate: Mapping[str, Any], block_hash: bytes,
         raise CommitError("quorum", f"signatures carry {signed_power} of {total} voting power; more than "
                                     f"2/3 is needed")
     return CommitVerdict(height, app_hash, signed_power, total, tuple(signers))
+
+
+# ---------------------------------------------------------------------- a whole chain
+@dataclass(frozen=True)
+class BlockFinality:
+    """One block's outcome in :func:`audit_commits`: ``verdict`` when certified, ``error`` when a
+    check failed, neither while the certifying header is not committed yet (the newest block)."""
+
+    number: int
+    block_hash: bytes
+    verdict: CommitVerdict | None = None
+    error: CommitError | None = None
+
+
+def audit_commits(rpc_url: str, trusted: Sequence[Validator], start: int = 1, end: int | None = None
+                  ) -> list[BlockFinality]:
+    """Check the CometBFT commit of every block from ``start`` to ``end`` (the head when None).
+
+    Each block's hash is computed here, keccak256 of its raw header (``debug_getRawHeader``;
+    Yellow Paper 4.3), so the commit certifies the header's own content — state, transactions
+    and receipts roots — not a hash the node reported; consecutive headers must link by
+    ``parentHash`` (RLP field 0)."""
+    import rlp
+    from eth_hash.auto import keccak
+
+    from audit.rpc import RpcClient
+
+    client = RpcClient(rpc_url)
+    try:
+        top = int(client.call("eth_blockNumber"), 16) if end is None else end
+        out: list[BlockFinality] = []
+        parent: bytes | None = None
+        if start > 0:
+            raw_parent = client.call("debug_getRawHeader", [hex(start - 1)])
+            parent = keccak(bytes.fromhex(str(raw_parent)[2:]))
+        for number in range(start, top + 1):
+            raw = bytes.fromhex(str(client.call("debug_getRawHeader", [hex(number)]))[2:])
+            block_hash = keccak(raw)
+            if parent is not None and bytes(rlp.decode(raw)[0]) != parent:
+                out.append(BlockFinality(number, block_hash, error=CommitError(
+                    "header", f"block {number}'s parentHash is not block {number - 1}'s hash")))
+                parent = block_hash
+                continue
+            parent = block_hash
+            certificate = client.call("cityledger_getCommit", [hex(number)])
+            if certificate is None:
+                out.append(BlockFinality(number, block_hash))
+                continue
+            try:
+                out.append(BlockFinality(number, block_hash, verdict=verify_commit(certificate, block_hash, trusted)))
+            except CommitError as exc:
+                out.append(BlockFinality(number, block_hash, error=exc))
+            except (KeyError, TypeError, ValueError) as exc:
+                out.append(BlockFinality(number, block_hash, error=CommitError("format", f"malformed commit: {exc}")))
+        return out
+    finally:
+        client.close()

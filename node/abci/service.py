@@ -39,6 +39,8 @@ from node.service import ChainService, NodeStatus, SealerLink
 from node.txpool import decode_transaction
 
 log = logging.getLogger("cityledger.node")
+#: Seconds ``eth_sendRawTransaction`` waits for a CometBFT that is catching up with its peers.
+CATCH_UP_WAIT = 30.0
 
 
 class CometBftUnavailable(SealerUnavailable):
@@ -158,12 +160,20 @@ class CometService(ChainService):
 
     async def send_raw_transaction(self, raw: bytes) -> bytes:
         tx = decode_transaction(raw, self.chain_id)  # stateless checks; the sender recovered once
-        try:
-            result = await self.cometbft_rpc("broadcast_tx_sync", tx=base64.b64encode(raw).decode())
-        except CometBftUnavailable as exc:
-            if "already exists in cache" in str(exc) or "tx already exists" in str(exc):
-                raise TransactionRejected("known", f"already known: 0x{bytes(tx.hash).hex()}") from exc
-            raise
+        encoded = base64.b64encode(raw).decode()
+        deadline = asyncio.get_running_loop().time() + CATCH_UP_WAIT
+        while True:
+            try:
+                result = await self.cometbft_rpc("broadcast_tx_sync", tx=encoded)
+                break
+            except CometBftUnavailable as exc:
+                if "already exists in cache" in str(exc) or "tx already exists" in str(exc):
+                    raise TransactionRejected("known", f"already known: 0x{bytes(tx.hash).hex()}") from exc
+                # CometBFT closes its mempool while it syncs blocks from its peers (just after a
+                # start, or when behind): wait for it, a bounded time, rather than fail the client.
+                if "catching up" not in str(exc) or asyncio.get_running_loop().time() > deadline:
+                    raise
+                await asyncio.sleep(0.2)
         code = int(result.get("code", 0))
         if code != 0:
             reason = REASONS.get(code, "rejected") if result.get("codespace") == CODESPACE else "rejected"

@@ -143,6 +143,18 @@ def test_four_validators_agree_and_every_block_is_certified(net: Network) -> Non
         assert cert["signedHeader"]["header"]["last_block_id"]["hash"].lower() == eth_block["extraData"][2:]
     receipt = net.nodes[1].rpc("eth_getTransactionReceipt", [a[0]])
     assert receipt["status"] == "0x1"
+    # The audit's own walk over node 1: every block's header hashed and its commit checked.
+    import subprocess
+    import sys
+
+    audit = subprocess.run(
+        [sys.executable, "-m", "cityledger_cli", "audit", "commits", "--rpc", net.nodes[1].url, "--cometbft-genesis",
+         str(Path(net.specs[1].home) / "config" / "genesis.json"), "--to", str(top), "--json"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert audit.returncode == 0, audit.stdout + audit.stderr
+    outcomes = json.loads(audit.stdout)
+    assert [o["number"] for o in outcomes] == list(range(1, top + 1))
+    assert all(o["status"] == "certified" and o["signedPower"] >= 30 for o in outcomes), outcomes
 
 
 def test_refusals_are_json_rpc_errors(net: Network) -> None:
