@@ -224,9 +224,39 @@ async def bench_cometbft(total: int) -> Result:
         start(workdir)
         dev_keys = json.loads((workdir / "dev-keys.json").read_text())
         keys = [m["private_key"] for m in dev_keys["members"]][:SENDERS]
-        return await run_workload("cityledger-bft4", nodes[0].url, keys, int(dev_keys["chainId"]), total)
+        result = await run_workload("cityledger-bft4", nodes[0].url, keys, int(dev_keys["chainId"]), total)
+        print(cpu_by_process(workdir), file=sys.stderr)
+        return result
     finally:
         stop(workdir)
+
+
+def cpu_by_process(workdir: Path) -> str:
+    """Where the time went on the network: CPU seconds (user + system, whole run) of each kind of
+    process of the four validators, read from /proc before they stop."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    totals: dict[str, float] = {}
+
+    def walk(pid: int) -> None:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+            children = [int(c) for task in Path(f"/proc/{pid}/task").iterdir()
+                        for c in (task / "children").read_text().split()]
+        except OSError:
+            return
+        kind = ("ABCI application (CheckTx, proposals, execution, commit)" if "node.abci.main" in cmdline
+                else "cometbft (consensus, p2p, mempool)" if "cometbft" in cmdline.split(" ")[0]
+                else "JSON-RPC process (decode, sender recovery, broadcast_tx_sync)")
+        totals[kind] = totals.get(kind, 0.0) + (int(stat[11]) + int(stat[12])) / ticks
+        for child in children:
+            walk(child)
+
+    for pid_file in sorted(workdir.glob("node*/node.pid")):
+        walk(int(pid_file.read_text()))
+    lines = ["CPU seconds on the four validators, by process kind:"]
+    lines += [f"  {seconds:7.1f} s  {kind}" for kind, seconds in sorted(totals.items(), key=lambda kv: -kv[1])]
+    return "\n".join(lines)
 
 
 async def bench_anvil(total: int, block_time: float) -> Result:
