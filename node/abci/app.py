@@ -32,6 +32,7 @@ import json
 import logging
 import os
 import signal
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -66,6 +67,8 @@ CODES = {
 }
 REASONS = {code: reason for reason, code in CODES.items()}
 CODESPACE = "cityledger"
+#: Decoded, signature-checked transactions kept by their raw bytes (see :meth:`LedgerApp.decode`).
+DECODED_CACHE = 20_000
 #: Bytes CometBFT adds around each transaction when it sizes a block (protobuf field tag and
 #: length prefix), counted against ``max_tx_bytes``.
 TX_OVERHEAD = 8
@@ -122,6 +125,7 @@ class LedgerApp:
         self._execution: Execution | None = None
         self._finalized: tuple[int, bytes, Execution | None] | None = None
         self._check_state: tuple[bytes, Any] | None = None
+        self._decoded: OrderedDict[bytes, SignedTransactionAPI] = OrderedDict()
         raw = chain.store.get(APP_STATE_KEY)
         self.proposers: dict[bytes, Address] = self._proposers(raw) if raw else {}
 
@@ -181,9 +185,24 @@ class LedgerApp:
             self._check_state = (bytes(head.hash), self.chain.state_at(head))
         return self._check_state[1]
 
+    def decode(self, raw: bytes) -> SignedTransactionAPI:
+        """``decode_transaction`` (stateless checks and the one signature recovery), remembered by
+        the raw bytes: the same transaction comes back in CheckTx, every recheck after a block,
+        every PrepareProposal and ProcessProposal, and FinalizeBlock; its bytes decide the result,
+        so it is decoded and its sender recovered once. Refusals are not remembered."""
+        tx = self._decoded.get(raw)
+        if tx is not None:
+            self._decoded.move_to_end(raw)
+            return tx
+        tx = decode_transaction(raw, self.chain.chain_id)
+        self._decoded[raw] = tx
+        if len(self._decoded) > DECODED_CACHE:
+            self._decoded.popitem(last=False)
+        return tx
+
     def admit(self, raw: bytes) -> SignedTransactionAPI:
         """The pool's admission rules against the committed head; raises TransactionRejected."""
-        tx = decode_transaction(raw, self.chain.chain_id)
+        tx = self.decode(raw)
         state = self._committed_state()
         gas_limit = self.chain.head.gas_limit
         if tx.gas > gas_limit:
@@ -222,7 +241,7 @@ class LedgerApp:
         by_sender: dict[bytes, dict[int, tuple[bytes, SignedTransactionAPI]]] = {}
         for raw in request.txs:
             try:
-                tx = decode_transaction(bytes(raw), self.chain.chain_id)
+                tx = self.decode(bytes(raw))
             except TransactionRejected:
                 continue
             by_sender.setdefault(bytes(tx.sender), {}).setdefault(tx.nonce, (bytes(raw), tx))
@@ -278,7 +297,7 @@ class LedgerApp:
         execution.builder = builder
         for raw in txs:
             try:
-                tx = decode_transaction(bytes(raw), self.chain.chain_id)
+                tx = self.decode(bytes(raw))
             except TransactionRejected as exc:
                 outcome = exc.message
             else:

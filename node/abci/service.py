@@ -41,6 +41,9 @@ from node.txpool import decode_transaction
 log = logging.getLogger("cityledger.node")
 #: Seconds ``eth_sendRawTransaction`` waits for a CometBFT that is catching up with its peers.
 CATCH_UP_WAIT = 30.0
+#: Requests per JSON-RPC batch to CometBFT: its default ``rpc.max_request_batch_size`` (a larger
+#: batch is refused whole, with one error object).
+BROADCAST_BATCH = 10
 
 
 class CometBftUnavailable(SealerUnavailable):
@@ -133,6 +136,7 @@ class CometService(ChainService):
         #: Next nonce per sender from what this node relayed since the head last moved past it
         #: (CometBFT's mempool cannot be asked per sender cheaply).
         self._relayed: dict[Address, int] = {}
+        self._broadcasts: list[tuple[str, asyncio.Future[Any]]] = []
         app.link.on_sealed = self._on_sealed
 
     async def stop(self) -> None:
@@ -158,13 +162,55 @@ class CometService(ChainService):
             raise CometBftUnavailable(f"CometBFT RPC {method}: {error.get('message')} {error.get('data', '')}".strip())
         return answer["result"]
 
+    async def _broadcast(self, encoded: str) -> Any:
+        """``broadcast_tx_sync`` of one transaction; those queued in the same event-loop turn (a
+        JSON-RPC batch from a client) go to CometBFT as one JSON-RPC batch, one HTTP request."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        if not self._broadcasts:
+            loop.call_soon(lambda: self._tasks.append(asyncio.ensure_future(self._flush_broadcasts())))
+        self._broadcasts.append((encoded, future))
+        return await future
+
+    async def _flush_broadcasts(self) -> None:
+        queued, self._broadcasts = self._broadcasts, []
+        self._tasks[:] = [t for t in self._tasks if not t.done()]
+        await asyncio.gather(*(self._broadcast_batch(queued[i:i + BROADCAST_BATCH])
+                               for i in range(0, len(queued), BROADCAST_BATCH)))
+
+    async def _broadcast_batch(self, batch: list[tuple[str, asyncio.Future[Any]]]) -> None:
+        payload = [{"jsonrpc": "2.0", "id": i, "method": "broadcast_tx_sync", "params": {"tx": encoded}}
+                   for i, (encoded, _future) in enumerate(batch)]
+        try:
+            answers = (await self._http.post("/", json=payload)).json()
+        except (httpx.HTTPError, ValueError) as exc:
+            for _encoded, future in batch:
+                if not future.done():
+                    future.set_exception(CometBftUnavailable(f"CometBFT RPC broadcast_tx_sync failed: {exc}"))
+            return
+        if isinstance(answers, dict):
+            answers = [answers]  # CometBFT answers a batch of one with a single object
+        by_id = {a.get("id"): a for a in answers if isinstance(a, dict)} if isinstance(answers, list) else {}
+        for i, (_encoded, future) in enumerate(batch):
+            answer = by_id.get(i)
+            if future.done():
+                continue
+            if answer is None:
+                future.set_exception(CometBftUnavailable("CometBFT RPC broadcast_tx_sync: no answer"))
+            elif "error" in answer:
+                error = answer["error"]
+                future.set_exception(CometBftUnavailable(
+                    f"CometBFT RPC broadcast_tx_sync: {error.get('message')} {error.get('data', '')}".strip()))
+            else:
+                future.set_result(answer["result"])
+
     async def send_raw_transaction(self, raw: bytes) -> bytes:
         tx = decode_transaction(raw, self.chain_id)  # stateless checks; the sender recovered once
         encoded = base64.b64encode(raw).decode()
         deadline = asyncio.get_running_loop().time() + CATCH_UP_WAIT
         while True:
             try:
-                result = await self.cometbft_rpc("broadcast_tx_sync", tx=encoded)
+                result = await self._broadcast(encoded)
                 break
             except CometBftUnavailable as exc:
                 if "already exists in cache" in str(exc) or "tx already exists" in str(exc):
