@@ -107,8 +107,11 @@ def _keys(values: tuple[str, ...]) -> list[Any]:
 @click.option("--loss-ratio", type=click.FloatRange(0, 1), default=0.05, show_default=True,
               help="A lot whose losses exceed this share of its original quantity is an anomaly.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--cometbft-genesis", default=None, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A CometBFT network's genesis.json: check each block's commit by its validators in place of a seal.")
 def run(rpc: str, out: Path, gateway: str | None, ipfs: str | None, store: Path | None, trust: Path | None,
-        executor: str, evm: str | None, transit_hours: float, held_days: float, loss_ratio: float, quiet: bool) -> int:
+        executor: str, evm: str | None, transit_hours: float, held_days: float, loss_ratio: float, quiet: bool,
+        cometbft_genesis: Path | None) -> int:
     """Audit a whole chain: seals, re-execution, the product's rules, anomalies, payloads; write a report."""
     from audit.rules import Thresholds
     from audit.run import RunOptions, run_audit
@@ -118,7 +121,8 @@ def run(rpc: str, out: Path, gateway: str | None, ipfs: str | None, store: Path 
     thresholds = Thresholds(transit_seconds=int(transit_hours * 3600), held_seconds=int(held_days * 86400),
                             loss_ratio=loss_ratio)
     result = run_audit(RunOptions(rpc=rpc, out=out, gateway=gateway, ipfs=ipfs, store=store, trust=trust,
-                                  executor=executor, evm=evm, thresholds=thresholds, progress=not quiet))
+                                  executor=executor, evm=evm, thresholds=thresholds, progress=not quiet,
+                                  cometbft_genesis=cometbft_genesis))
     doc = result.doc
     s = doc["summary"]
     click.echo(f"{'PASSED' if result.ok else 'FAILED'}: chain {doc['chain']['chainId']}, {doc['chain']['blocks']} blocks, "

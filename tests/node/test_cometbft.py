@@ -165,6 +165,18 @@ def test_four_validators_agree_and_every_block_is_certified(net: Network) -> Non
     outcomes = json.loads(audit.stdout)
     assert [o["number"] for o in outcomes] == list(range(1, top + 1))
     assert all(o["status"] == "certified" and o["signedPower"] >= 30 for o in outcomes), outcomes
+    # The whole audit (re-execution by an independent EVM, the product's rules) with commits in
+    # place of seals.
+    report = net.root / "audit-report"
+    full = subprocess.run(
+        [sys.executable, "-m", "cityledger_cli", "audit", "run", "--rpc", net.nodes[1].url, "--out", str(report),
+         "--quiet", "--cometbft-genesis", str(Path(net.specs[1].home) / "config" / "genesis.json")],
+        cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert full.returncode == 0, full.stdout + full.stderr
+    doc = json.loads((report / "report.json").read_text())
+    assert doc["summary"]["violations"] == 0
+    checks = doc["summary"]["checks"]
+    assert checks["commit"] >= top and "seal" not in checks and doc["chain"]["consensus"] == "cometbft", checks
 
 
 def test_refusals_are_json_rpc_errors(net: Network) -> None:
