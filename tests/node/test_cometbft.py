@@ -199,6 +199,55 @@ def test_refusals_are_json_rpc_errors(net: Network) -> None:
     wait_for(lambda: receipts_on(net.nodes, later), 60, "the gap-filled pair")
 
 
+def test_gateway_runs_against_a_validator_and_its_proofs_tie_to_commits(net: Network, tmp_path: Path) -> None:
+    """The gateway, unchanged, over node 1: the custody flow written through that validator, the
+    donor's trace answered with receipt proofs the gateway checked; and each proof's header is
+    certified by a CometBFT commit (``audit.commit``), the finality a seal gives on PoA. The
+    address book says ``consensus: none``: the gateway itself does not check commits yet."""
+    import asyncio
+
+    from eth_utils import keccak as keccak256
+
+    from conftest import DevNet
+    from gateway import db
+    from gateway.proofs import ReceiptProof, verify_receipt_proof
+    from gateway.receipt_code import short_code
+    from gateway.records.custody import Lot
+    from gateway.settings import Settings
+    from gateway_flows import custody_flow
+    from gateway_harness import gateway_client, wait_indexed, write_addressbook
+
+    node = net.nodes[1]
+    devnet = DevNet(net.root, net.keys)
+    book_path = write_addressbook(node.url, net.root / "genesis.json", tmp_path / "addressbook.json")
+    book = json.loads(book_path.read_text())
+    book["consensus"] = "none"
+    book_path.write_text(json.dumps(book))
+    lots = custody_flow(node, devnet, book_path)
+    settings = Settings(rpc_url=node.url, data_dir=tmp_path / "gw", addressbook=book_path)
+    trusted = parse_validators(net.cometbft_genesis["validators"])
+
+    async def scenario() -> dict[str, Any]:
+        async with gateway_client(settings) as (app, client):
+            await wait_indexed(app, head(node))
+            with db.session(app.state.services.engine) as s:
+                root = s.get(Lot, lots["lot"])
+                assert root is not None
+                code = short_code(bytes.fromhex(root.receipt_code[2:]))
+            answer = await client.get(f"/v1/trace/{code}")
+            assert answer.status_code == 200, answer.text
+            return dict(answer.json())
+
+    trace = asyncio.run(scenario())
+    assert trace["verified"] is True
+    assert trace["totals"] == {"donated": 1000, "consumed": 150, "lost": 10, "held": 840, "inTransit": 0}
+    for event in trace["events"]:
+        proven = verify_receipt_proof(ReceiptProof.from_json(event["proof"]))
+        block_hash = bytes(keccak256(proven.header.raw))
+        cert = wait_for(lambda: node.rpc("cityledger_getCommit", [hex(proven.header.number)]), 30, "a commit")
+        assert verify_commit(cert, block_hash, trusted).signed_power >= 30
+
+
 def test_one_validator_killed_the_others_seal_and_it_catches_up(net: Network) -> None:
     net.nodes[3].kill()
     hashes = net.send(net.nodes[0], net.sign(3, 5))
