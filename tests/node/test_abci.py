@@ -83,6 +83,17 @@ def test_prepare_orders_by_sender_and_nonce_and_drops_gaps(app: LedgerApp, devne
     assert list(small.txs) == [a0, a1]
 
 
+def test_prepare_caps_the_block_at_the_gas_limit(app: LedgerApp, devnet: DevNet) -> None:
+    account = Account.from_key(devnet.member(3)["private_key"])
+    limit = app.chain.head.gas_limit
+    heavy = [bytes(account.sign_transaction({"chainId": devnet.chain_id, "nonce": n, "to": account.address, "value": 0,
+                                             "gas": limit // 3 + 1, "gasPrice": 0}).raw_transaction) for n in range(3)]
+    light = _txs(devnet, 4, [0])
+    answer = app.handle("prepare_proposal", abci.RequestPrepareProposal(txs=heavy + light, max_tx_bytes=1 << 20, height=1))
+    # Two heavy ones fit, the third would pass the limit (and so ends its sender's run); others go on.
+    assert list(answer.txs) == heavy[:2] + light
+
+
 def test_process_refuses_out_of_order_and_non_members(app: LedgerApp, devnet: DevNet) -> None:
     a0, a1 = _txs(devnet, 0, [0, 1])
     accept, reject = abci.ResponseProcessProposal.ACCEPT, abci.ResponseProcessProposal.REJECT
