@@ -107,8 +107,11 @@ def _keys(values: tuple[str, ...]) -> list[Any]:
 @click.option("--loss-ratio", type=click.FloatRange(0, 1), default=0.05, show_default=True,
               help="A lot whose losses exceed this share of its original quantity is an anomaly.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--cometbft-genesis", default=None, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A CometBFT network's genesis.json: check each block's commit by its validators in place of a seal.")
 def run(rpc: str, out: Path, gateway: str | None, ipfs: str | None, store: Path | None, trust: Path | None,
-        executor: str, evm: str | None, transit_hours: float, held_days: float, loss_ratio: float, quiet: bool) -> int:
+        executor: str, evm: str | None, transit_hours: float, held_days: float, loss_ratio: float, quiet: bool,
+        cometbft_genesis: Path | None) -> int:
     """Audit a whole chain: seals, re-execution, the product's rules, anomalies, payloads; write a report."""
     from audit.rules import Thresholds
     from audit.run import RunOptions, run_audit
@@ -118,7 +121,8 @@ def run(rpc: str, out: Path, gateway: str | None, ipfs: str | None, store: Path 
     thresholds = Thresholds(transit_seconds=int(transit_hours * 3600), held_seconds=int(held_days * 86400),
                             loss_ratio=loss_ratio)
     result = run_audit(RunOptions(rpc=rpc, out=out, gateway=gateway, ipfs=ipfs, store=store, trust=trust,
-                                  executor=executor, evm=evm, thresholds=thresholds, progress=not quiet))
+                                  executor=executor, evm=evm, thresholds=thresholds, progress=not quiet,
+                                  cometbft_genesis=cometbft_genesis))
     doc = result.doc
     s = doc["summary"]
     click.echo(f"{'PASSED' if result.ok else 'FAILED'}: chain {doc['chain']['chainId']}, {doc['chain']['blocks']} blocks, "
@@ -176,6 +180,48 @@ def witness(rpc: str, gateway: str | None, key_file: Path, state_file: Path | No
         click.echo(outcome.message)
         return 0 if outcome.ok else 1
     return w.follow(interval)
+
+
+@app.command()
+@click.option("--rpc", required=True, metavar="URL", help="JSON-RPC URL of a CityLedger validator (CometBFT mode).")
+@click.option("--cometbft-genesis", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="The network's CometBFT genesis.json: pins the validator set whose signatures count.")
+@click.option("--from", "start", type=click.IntRange(min=1), default=1, show_default=True, help="First block.")
+@click.option("--to", "end", type=click.IntRange(min=1), default=None, help="Last block (default: the head).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON (for machines).")
+def commits(rpc: str, cometbft_genesis: Path, start: int, end: int | None, as_json: bool) -> int:
+    """Check that every block is certified by a CometBFT commit: > 2/3 of the genesis validators'
+    Ed25519 precommits on a header whose app hash is the block's own hash (in place of the
+    proof-of-authority seal check on a CometBFT network)."""
+    from audit.commit import CommitError, audit_commits, parse_validators
+
+    genesis = _load_json(cometbft_genesis)
+    try:
+        trusted = parse_validators(genesis["validators"])
+    except (KeyError, TypeError, CommitError) as exc:
+        raise BadInput(str(cometbft_genesis), f"not a CometBFT genesis with validators: {exc}") from exc
+    results = audit_commits(rpc, trusted, start, end)
+    failed = [r for r in results if r.error is not None]
+    if as_json:
+        click.echo(json.dumps([{"number": r.number, "blockHash": "0x" + r.block_hash.hex(),
+                                "status": "failed" if r.error else "certified" if r.verdict else "pending",
+                                **({"check": r.error.check, "reason": r.error.reason} if r.error else {}),
+                                **({"height": r.verdict.height, "signedPower": r.verdict.signed_power,
+                                    "totalPower": r.verdict.total_power} if r.verdict else {})}
+                               for r in results], indent=1))
+    else:
+        for r in results:
+            if r.error is not None:
+                click.echo(f"FAIL block {r.number} 0x{r.block_hash.hex()}: {r.error}")
+            elif r.verdict is not None:
+                click.echo(f"ok   block {r.number} 0x{r.block_hash.hex()}: certified at CometBFT height "
+                           f"{r.verdict.height} by {r.verdict.signed_power}/{r.verdict.total_power} voting power")
+            else:
+                click.echo(f"...  block {r.number} 0x{r.block_hash.hex()}: its certifying header is not committed yet")
+        click.echo(("VALID: " if not failed else "INVALID: ") +
+                   f"{sum(1 for r in results if r.verdict)} certified, {len(failed)} failed, "
+                   f"{sum(1 for r in results if not r.verdict and not r.error)} pending")
+    return 1 if failed else 0
 
 
 def main() -> None:  # pragma: no cover - the cityledger entry point runs the group

@@ -6,6 +6,10 @@ For every block, in order (checks named as the report names them):
 * ``seal`` — on a CityLedger chain, the header is sealed (EIP-225 layout) by a sealer in force at
   its parent, the set derived from the genesis document and the ``SealersChanged`` events; a chain
   without seals (anvil) is said to be one, and every other check applies;
+* ``commit`` — in place of ``seal`` on a CometBFT network (``--cometbft-genesis``): the block's
+  CometBFT commit (``cityledger_getCommit``) carries > 2/3 of the genesis validators' Ed25519
+  precommits on a header whose app hash is this block's hash (``audit.commit``); the newest block,
+  whose certifying header may not be committed yet, is said to be pending;
 * ``chain data`` — the transactions hash to their hashes and recover their senders, and together
   with the receipts give the header's transaction and receipt roots and logs bloom (``audit.trie``,
   ``audit.chain``), so every later check reads data the header commits to;
@@ -40,6 +44,7 @@ from eth_hash.auto import keccak
 
 from audit import tlog
 from audit.chain import ChainDataError, Header, Receipt, Transaction, bloom_of, decode_receipt, decode_transaction
+from audit.commit import CommitError, Validator, parse_validators, verify_commit
 from audit.errors import AuditError
 from audit.events import EventCodec, EventDecodeError
 from audit.executor import Execution, T8nExecutor, executor_command, genesis_env
@@ -70,6 +75,8 @@ class RunOptions:
     artifacts: Path = ARTIFACTS
     progress: bool = True
     batch: int = 32
+    #: A CometBFT network's genesis.json: blocks are checked by their commits, not seals.
+    cometbft_genesis: Path | None = None
 
 
 @dataclass
@@ -133,6 +140,8 @@ class Auditor:
         self.notes: list[str] = []
         self.anvil_state = False
         self._state_checks: list[tuple[Header, list[int], str]] = []
+        self.validators: list[Validator] | None = None
+        self._head = 0
 
     # ------------------------------------------------------------------ findings
     def _finding(self, severity: str, rule: str, message: str, block: int | None = None,
@@ -172,7 +181,16 @@ class Auditor:
             raise TrustInvalid(str(options.trust), f"pins genesis 0x{spec.genesis_hash.hex()}, the node's block 0 is "
                                                    f"0x{genesis.hash.hex()}")
         self.anvil_state = not spec.poa and str(self.rpc.call("web3_clientVersion")).lower().startswith("anvil")
-        if not spec.poa:
+        self._head = head
+        if options.cometbft_genesis is not None:
+            try:
+                self.validators = parse_validators(json.loads(options.cometbft_genesis.read_text())["validators"])
+            except (OSError, ValueError, KeyError, TypeError, CommitError) as exc:
+                raise TrustInvalid(str(options.cometbft_genesis), f"not a CometBFT genesis with validators: {exc}") from exc
+            self.notes.append(f"This chain is run by {len(self.validators)} CometBFT validators (the set of the given "
+                              "CometBFT genesis): each block is checked by its commit in place of a seal, and the "
+                              "network signs no checkpoints.")
+        elif not spec.poa:
             self.notes.append("This chain carries no seals (its headers have no proof-of-authority signature, as on "
                               "anvil): the seal and checkpoint checks do not apply; every other check does.")
         command, name = executor_command(options.executor, options.evm)
@@ -223,7 +241,7 @@ class Auditor:
                               "executor's for that reason alone, so state roots and state proofs are not judged here; "
                               "transactions and receipts roots, gas used and logs bloom are.")
         self.engine.finish(previous.timestamp)
-        if spec.poa:
+        if spec.poa and self.validators is None:
             self._checkpoints(roots, head)
         self._payloads()
         if options.gateway:
@@ -260,6 +278,32 @@ class Auditor:
     # ------------------------------------------------------------------ one block
     blocks_sealer: str | None = None
 
+    def _commit(self, header: Header) -> None:
+        """The ``commit`` check of one block (module docstring)."""
+        assert self.validators is not None
+        number = header.number
+        self._count("commit")
+        try:
+            certificate = self.rpc.call("cityledger_getCommit", [hex(number)])
+        except RpcError as exc:
+            self._finding("violation", "commit", f"block {number} has no CometBFT commit: {exc}", number)
+            return
+        if certificate is None:
+            if number == self._head:
+                self.notes.append(f"Block {number}, the newest, is not certified yet (its certifying CometBFT header "
+                                  "was not committed when the audit read it).")
+            else:
+                self._finding("violation", "commit", f"block {number} has no CometBFT commit", number)
+            return
+        try:
+            verdict = verify_commit(certificate, header.hash, self.validators)
+        except CommitError as exc:
+            self._finding("violation", "commit", f"block {number}: {exc}", number, {"header": "0x" + header.raw.hex()})
+        except (KeyError, TypeError, ValueError) as exc:
+            self._finding("violation", "commit", f"block {number}: malformed commit ({exc})", number)
+        else:
+            self.blocks_sealer = f"{verdict.signed_power}/{verdict.total_power} voting power"
+
     def _block(self, block: FetchedBlock, previous: Header, executor: T8nExecutor) -> list[Transaction]:
         header, number = block.header, block.header.number
         self._count("header")
@@ -267,7 +311,9 @@ class Auditor:
             self._finding("violation", "header", f"block {number} does not extend block {previous.number} "
                           f"(parent 0x{header.parent_hash.hex()}, expected 0x{previous.hash.hex()})", number)
         self.blocks_sealer = None
-        if self.spec.poa:
+        if self.validators is not None:
+            self._commit(header)
+        elif self.spec.poa:
             self._count("seal")
             sealers = self.engine.sealers
             try:
@@ -518,7 +564,7 @@ class Auditor:
             "format": REPORT_FORMAT,
             "generatedAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "ok": counts["violation"] == 0,
-            "chain": {"chainId": spec.chain_id, "rpc": self.options.rpc, "consensus": "cityledger-poa" if spec.poa else "none",
+            "chain": {"chainId": spec.chain_id, "rpc": self.options.rpc, "consensus": "cometbft" if self.validators is not None else "cityledger-poa" if spec.poa else "none",
                       "genesisHash": "0x" + genesis.hash.hex(), "head": head_number, "headHash": "0x" + head.hash.hex(),
                       "headTime": head.timestamp, "blocks": head_number + 1, "transactions": tx_count},
             "executor": {"name": executor, "blocksJudged": sum(1 for b in self.blocks if b.executor),

@@ -216,6 +216,11 @@ class LedgerChain:
         """The signed checkpoint of tree ``size`` (the newest when None), if the sealer made one."""
         return stored_checkpoint(self._store.get, size)
 
+    @property
+    def store(self) -> KeyValueStore:
+        """The committed store under the write buffer (reads here never see unflushed writes)."""
+        return self._store
+
     def close(self) -> None:
         """Drop any uncommitted writes and close the store."""
         self.buffer.discard()
@@ -463,6 +468,11 @@ class LedgerChain:
                                 f"{parent.block_number}")
         return BlockBuilder(self, parent, timestamp, sealer_key, vanity)
 
+    def open_unsealed_block(self, timestamp: int, coinbase: Address, extra_data: bytes) -> BlockBuilder:
+        """Start the next block on the head without a seal (the CometBFT mode, ``node.abci``):
+        the engine's commit certifies it, ``extra_data`` is the CometBFT block hash."""
+        return BlockBuilder(self, self.head, timestamp, None, extra_data, coinbase=coinbase)
+
     def build_block(
         self,
         transactions: Sequence[SignedTransactionAPI],
@@ -583,16 +593,24 @@ class BlockBuilder:
     """
 
     def __init__(self, chain: LedgerChain, parent: BlockHeaderAPI, timestamp: int,
-                 sealer_key: PrivateKey, vanity: bytes) -> None:
+                 sealer_key: PrivateKey | None, vanity: bytes, *, coinbase: Address | None = None) -> None:
+        """``sealer_key`` None builds an unsealed block (the CometBFT mode: consensus certifies
+        the block, not a seal): ``vanity`` is then the whole extraData (32 bytes, the CometBFT
+        block hash) and ``coinbase`` the proposer's registered address."""
         self.chain = chain
         self.parent = parent
         self.sealer_key = sealer_key
+        if sealer_key is not None:
+            coinbase = Address(sealer_key.public_key.to_canonical_address())
+            extra_data = vanity.ljust(VANITY_BYTES, b"\0")[:VANITY_BYTES]
+        else:
+            extra_data = vanity
         self.header = chain.vm_class.create_header_from_parent(
             parent,
-            coinbase=Address(sealer_key.public_key.to_canonical_address()),
+            coinbase=coinbase or ZERO_ADDRESS,
             timestamp=max(timestamp, parent.timestamp + 1),
             gas_limit=parent.gas_limit,
-            extra_data=vanity.ljust(VANITY_BYTES, b"\0")[:VANITY_BYTES],
+            extra_data=extra_data,
         )
         self.included: list[SignedTransactionAPI] = []
         self.receipts: list[ReceiptAPI] = []
@@ -652,6 +670,15 @@ class BlockBuilder:
 
     def seal(self) -> SealedBlock:
         """Finalise the state, seal the header, persist the block and its index; one commit."""
+        sealed = self.finish()
+        self.chain.buffer.flush()
+        return sealed
+
+    def finish(self, extra_writes: dict[bytes, bytes] | None = None) -> SealedBlock:
+        """Finalise the state, seal the header (when a sealer key is given) and write the block,
+        its index and ``extra_writes`` into the chain's write buffer, without committing: the
+        caller commits with ``chain.buffer.flush()`` (the CometBFT mode does at ABCI ``Commit``)
+        or drops it all with ``chain.buffer.discard()``."""
         chain, vm, header = self.chain, self.vm, self.header
         try:
             # Roots, requests hash and state root are computed on a block without its transaction
@@ -671,16 +698,18 @@ class BlockBuilder:
             finalized = vm.finalize_block(processed).block
             # Sealed header first, then the block: ``block.copy(header=...)`` would deep-copy
             # every transaction of the block once more.
+            final_header = (finalized.header if self.sealer_key is None
+                            else seal_header(finalized.header, self.sealer_key))
             block = chain.vm_class.get_block_class()(
-                header=seal_header(finalized.header, self.sealer_key), transactions=self.included,
-                uncles=[], withdrawals=[])
+                header=final_header, transactions=self.included, uncles=[], withdrawals=[])
             chain.chaindb.persist_block(block)
             senders = tuple(Address(tx.sender) for tx in self.included)
             for key, value in block_index_writes(block, self.receipts, senders, raw_txs, raw_receipts).items():
                 chain.db[key] = value
             for key, value in chain.log_writes(bytes(block.header.hash), block.header.block_number, self.sealer_key).items():
                 chain.db[key] = value
-            chain.buffer.flush()
+            for key, value in (extra_writes or {}).items():
+                chain.db[key] = value
         except BaseException:
             chain.buffer.discard()
             raise

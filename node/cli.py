@@ -67,6 +67,14 @@ class RunSettings:
     sealer_keystore: Path | None = None
     password_file: Path | None = None
     metrics: Endpoint | None = None
+    #: "poa" (the single sealer, default) or "cometbft" (a validator of a CometBFT network).
+    consensus: str = "poa"
+    cometbft_home: Path | None = None
+    cometbft_binary: Path | None = None
+    #: Test only: raw transactions a Byzantine validator injects into its proposals.
+    byzantine_txs: Path | None = None
+    #: Test only: where the ABCI application kills the node (``node.abci.app.LedgerApp.kill_at``).
+    kill_at: str | None = None
 
 
 def _logging() -> None:
@@ -142,11 +150,40 @@ def init(data_dir: Path, dev: bool, consortium: Path | None, artifacts: Path, fo
                    "DIR/dev-keys.json instead).")
 @click.option("--password-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="File holding the keystore's password.")
+@click.option("--consensus", type=click.Choice(["poa", "cometbft"]), default="poa", show_default=True,
+              help="poa: this node seals every block with its sealer key. cometbft: this node is one "
+                   "validator of a CometBFT network (see scripts/testnet); blocks are ordered and "
+                   "certified by CometBFT and executed here.")
+@click.option("--cometbft-home", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="CometBFT's home directory (config/, data/) for --consensus cometbft; default DIR/cometbft.")
+@click.option("--cometbft-bin", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="The cometbft binary; default .tools/bin/cometbft (scripts/build-cometbft), else PATH.")
+@click.option("--test-byzantine-txs", type=click.Path(dir_okay=False, path_type=Path), default=None, hidden=True,
+              help="TEST ONLY: make this validator Byzantine: it prepends these raw transactions (hex, one "
+                   "per line) to every proposal and accepts every proposal unchecked.")
+@click.option("--test-kill-at", type=click.Choice(["finalize", "commit", "committed"]), default=None, hidden=True,
+              help="TEST ONLY: SIGKILL this node at this point of the first non-empty block.")
 def run(data_dir: Path, http: Endpoint, ws: Endpoint | None, metrics: Endpoint | None, block_time: float,
-        sealer_keystore: Path | None, password_file: Path | None) -> None:
-    """Run the sealing node: admit members' transactions and seal proof-of-authority blocks."""
+        sealer_keystore: Path | None, password_file: Path | None, consensus: str, cometbft_home: Path | None,
+        cometbft_bin: Path | None, test_byzantine_txs: Path | None, test_kill_at: str | None) -> None:
+    """Run the node: admit members' transactions and seal proof-of-authority blocks, or (with
+    --consensus cometbft) run as one validator of a CometBFT network."""
+    binary: Path | None = None
+    if consensus == "cometbft":
+        import shutil
+
+        local = Path(__file__).resolve().parents[1] / ".tools" / "bin" / "cometbft"
+        found = cometbft_bin or (local if local.exists() else None) or shutil.which("cometbft")
+        if found is None:
+            raise NodeError("no cometbft binary: run scripts/build-cometbft or pass --cometbft-bin")
+        binary = Path(found)
+        cometbft_home = cometbft_home or data_dir / "cometbft"
+        if not (cometbft_home / "config" / "config.toml").exists():
+            raise NodeError(f"{cometbft_home} holds no CometBFT configuration (scripts/testnet init writes one)")
     settings = RunSettings(data_dir, data_dir / "genesis.json", http, ws, block_time=block_time,
-                           sealer_keystore=sealer_keystore, password_file=password_file, metrics=metrics)
+                           sealer_keystore=sealer_keystore, password_file=password_file, metrics=metrics,
+                           consensus=consensus, cometbft_home=cometbft_home, cometbft_binary=binary,
+                           byzantine_txs=test_byzantine_txs, kill_at=test_kill_at)
     _logging()
     asyncio.run(_serve(settings))
 
@@ -218,7 +255,15 @@ async def _serve(settings: RunSettings) -> None:
 
     metrics = NodeMetrics()
     service: ChainService
-    if settings.upstream is None:
+    if settings.consensus == "cometbft":
+        from node.abci.service import open_validator
+
+        assert settings.cometbft_home is not None and settings.cometbft_binary is not None
+        service = await open_validator(settings.data_dir, settings.genesis_path, settings.cometbft_home,
+                                       settings.cometbft_binary, metrics, settings.byzantine_txs,
+                                       settings.kill_at)
+        chain = service._chain
+    elif settings.upstream is None:
         genesis = load_genesis(settings.genesis_path)
         key = _sealer_key(settings, genesis.development)
         # The sealing loop (the chain's only writer) runs in its own process; this process serves

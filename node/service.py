@@ -309,6 +309,12 @@ class ChainService:
         """The genesis document this chain was built from (``node.genesis``)."""
         return self._chain.genesis.to_json()
 
+    async def commit(self, number: int) -> dict[str, Any] | None:
+        """The consensus commit certifying block ``number`` (``cityledger_getCommit``); only a
+        CometBFT validator has one (``node.abci.service``)."""
+        raise ResourceNotFound("this node seals blocks itself (proof of authority): blocks carry "
+                               "seals, not CometBFT commits; see cityledger_sealers")
+
     # ------------------------------------------------------------------ raw forms
     async def raw_header(self, ref: BlockRef) -> bytes | None:
         import rlp

@@ -8,7 +8,12 @@ receipts per second: every receipt of the run fetched with ``eth_getTransactionR
 JSON-RPC batches of 100 (what an indexer or a wallet waiting for receipts does).
 CityLedger persists every block to disk (LMDB, fsync per block); anvil keeps state in memory.
 
-    scripts/bench [--txs 3000] [--block-time 1] [--skip-anvil]
+With ``--cometbft`` the same workload also runs against a four-validator CometBFT network
+(``scripts/testnet`` on loopback, every validator on this machine), sent to and observed on
+validator 0: there a block seen on a node is final (committed by > 2/3 of the validators), so the
+submission-to-inclusion times are times to finality.
+
+    scripts/bench [--txs 3000] [--block-time 1] [--skip-anvil] [--cometbft]
 """
 
 from __future__ import annotations
@@ -208,6 +213,55 @@ async def bench_cityledger(total: int, block_time: float) -> Result:
         proc.wait(timeout=30)
 
 
+async def bench_cometbft(total: int) -> Result:
+    """The workload against validator 0 of a four-validator network (node.abci.testnet)."""
+    sys.path.insert(0, str(ROOT))
+    from node.abci.testnet import init_testnet, start, stop
+
+    workdir = Path(tempfile.mkdtemp(prefix="cityledger-bench-bft-"))
+    nodes = init_testnet(workdir, 4)
+    try:
+        start(workdir)
+        dev_keys = json.loads((workdir / "dev-keys.json").read_text())
+        keys = [m["private_key"] for m in dev_keys["members"]][:SENDERS]
+        before = cpu_by_process(workdir)
+        result = await run_workload("cityledger-bft4", nodes[0].url, keys, int(dev_keys["chainId"]), total)
+        after = cpu_by_process(workdir)
+        lines = [f"CPU seconds on the four validators during the run ({result.seconds:.1f} s on "
+                 f"{os.cpu_count()} cores), by process kind:"]
+        lines += [f"  {after[k] - before.get(k, 0.0):7.1f} s  {k}" for k in sorted(after, key=lambda k: before.get(k, 0.0) - after[k])]
+        print("\n".join(lines), file=sys.stderr)
+        return result
+    finally:
+        stop(workdir)
+
+
+def cpu_by_process(workdir: Path) -> dict[str, float]:
+    """Where the time goes on the network: CPU seconds (user + system) used so far by each kind
+    of process of the four validators, read from /proc."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    totals: dict[str, float] = {}
+
+    def walk(pid: int) -> None:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+            children = [int(c) for task in Path(f"/proc/{pid}/task").iterdir()
+                        for c in (task / "children").read_text().split()]
+        except OSError:
+            return
+        kind = ("ABCI application (CheckTx, proposals, execution, commit)" if "node.abci.main" in cmdline
+                else "cometbft (consensus, p2p, mempool)" if "cometbft" in cmdline.split(" ")[0]
+                else "JSON-RPC process (decode, sender recovery, broadcast_tx_sync)")
+        totals[kind] = totals.get(kind, 0.0) + (int(stat[11]) + int(stat[12])) / ticks
+        for child in children:
+            walk(child)
+
+    for pid_file in sorted(workdir.glob("node*/node.pid")):
+        walk(int(pid_file.read_text()))
+    return totals
+
+
 async def bench_anvil(total: int, block_time: float) -> Result:
     port = free_port()
     proc = subprocess.Popen([str(ANVIL), "--port", str(port), "--block-time", str(int(max(1, block_time))),
@@ -224,14 +278,20 @@ async def bench_anvil(total: int, block_time: float) -> Result:
 
 
 def report(results: list[Result]) -> str:
-    lines = [f"{'node':<12} {'txs':>6} {'blocks':>6} {'tx/s':>8} {'p50 s':>7} {'p99 s':>7} {'receipts/s':>11}"]
+    lines = [f"{'node':<16} {'txs':>6} {'blocks':>6} {'tx/s':>8} {'p50 s':>7} {'p99 s':>7} {'receipts/s':>11}"]
     for r in results:
-        lines.append(f"{r.name:<12} {r.txs:>6} {r.blocks:>6} {r.tps:>8.0f} {r.pct(50):>7.2f} {r.pct(99):>7.2f} "
+        lines.append(f"{r.name:<16} {r.txs:>6} {r.blocks:>6} {r.tps:>8.0f} {r.pct(50):>7.2f} {r.pct(99):>7.2f} "
                      f"{r.receipts_per_second:>11.0f}")
-    if len(results) == 2:
-        lines.append(f"ratio cityledger/anvil: throughput {results[0].tps / results[1].tps:.2f}, "
-                     f"p50 latency {results[0].pct(50) / results[1].pct(50):.2f}, "
-                     f"receipts/s {results[0].receipts_per_second / results[1].receipts_per_second:.2f}")
+    by_name = {r.name: r for r in results}
+    if "cityledger-bft4" in by_name and "cityledger" in by_name:
+        bft, poa = by_name["cityledger-bft4"], by_name["cityledger"]
+        lines.append(f"ratio bft4/single sealer: throughput {bft.tps / poa.tps:.2f}, "
+                     f"p50 latency {bft.pct(50) / poa.pct(50):.2f}")
+    if "anvil" in by_name and "cityledger" in by_name:
+        ours, anvil = by_name["cityledger"], by_name["anvil"]
+        lines.append(f"ratio cityledger/anvil: throughput {ours.tps / anvil.tps:.2f}, "
+                     f"p50 latency {ours.pct(50) / anvil.pct(50):.2f}, "
+                     f"receipts/s {ours.receipts_per_second / anvil.receipts_per_second:.2f}")
     return "\n".join(lines)
 
 
@@ -241,8 +301,12 @@ def main() -> int:
     parser.add_argument("--txs", type=int, default=3000)
     parser.add_argument("--block-time", type=float, default=1.0)
     parser.add_argument("--skip-anvil", action="store_true")
+    parser.add_argument("--cometbft", action="store_true",
+                        help="also run the workload on a four-validator CometBFT network (scripts/testnet)")
     args = parser.parse_args()
     results = [asyncio.run(bench_cityledger(args.txs, args.block_time))]
+    if args.cometbft:
+        results.append(asyncio.run(bench_cometbft(args.txs)))
     if not args.skip_anvil:
         results.append(asyncio.run(bench_anvil(args.txs, args.block_time)))
     print(report(results))

@@ -60,6 +60,15 @@ async def consistency_proof(ctx: RpcContext, params: list[Any]) -> Any:
     return [d(h) for h in proof]
 
 
+async def get_commit(ctx: RpcContext, params: list[Any]) -> Any:
+    """CometBFT mode: the commit certifying Ethereum block ``number`` — ``{"number", "blockHash",
+    "height" (the CometBFT height that made the block), "signedHeader" (header and commit of the
+    next CometBFT height, whose ``app_hash`` is ``blockHash``), "canonical", "validators"}``, in
+    CometBFT's own JSON; null while that next header is not committed yet."""
+    (number_raw,) = p.arity(params, 1, 1)
+    return await ctx.service.commit(p.quantity(number_raw, "number"))
+
+
 async def genesis(ctx: RpcContext, params: list[Any]) -> Any:
     p.arity(params, 0, 0)
     return await ctx.service.genesis_document()
@@ -73,4 +82,5 @@ METHODS: dict[str, Handler] = {
     "cityledger_inclusionProof": inclusion_proof,
     "cityledger_consistencyProof": consistency_proof,
     "cityledger_genesis": genesis,
+    "cityledger_getCommit": get_commit,
 }
