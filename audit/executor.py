@@ -289,18 +289,28 @@ class T8nExecutor:
 
     def submit(self, header: Header, transactions: list[bytes]) -> None:
         """Start executing the next block. The previous block's execution run is awaited first
-        (its post-state is this block's input) and its state-root run started in the background,
-        so the two t8n processes and the audit's own checks share the cores."""
+        (its post-state is this block's input); this block's run is started at once, and only then
+        the previous block's state root built (here, or by a root-only t8n run in the background),
+        so t8n and the audit's own work share the cores."""
         assert self._alloc is not None, "start() first"
-        self._advance()
+        finished = self._collect()
         directory = self.workdir / f"block-{header.number % 4}"
         process = self._spawn(directory, self._alloc, block_env(header, self._hashes), transactions, "Prague")
         self._pending = _Running(header.number, header, process, directory)
+        if finished is not None:
+            self._start_root(*finished)
 
     def _advance(self) -> None:
+        finished = self._collect()
+        if finished is not None:
+            self._start_root(*finished)
+
+    def _collect(self) -> tuple[_Running, Path, dict[str, Any]] | None:
+        """Await the block being executed and chain its post-state; returns it with that post-state
+        file and the environment of its root-only run."""
         running = self._pending
         if running is None:
-            return
+            return None
         self._pending = None
         assert running.process is not None
         running.first = self._finish(running.process, running.workdir)
@@ -309,6 +319,9 @@ class T8nExecutor:
         self._alloc = chained
         env = _root_env(block_env(running.header, self._hashes))
         self._hashes.append((running.number, running.header.hash))
+        return running, chained, env
+
+    def _start_root(self, running: _Running, chained: Path, env: dict[str, Any]) -> None:
         while len(self._roots) >= 8:  # bound the state-root runs in flight (and their directories)
             self._done.append(self._complete(self._roots.popleft()))
         root_dir = self.workdir / f"root-{running.number % 16}"
