@@ -149,10 +149,33 @@ def _be(value: int) -> bytes:
 PYTHON_ROOT_LIMIT = 2 * 1024 * 1024
 
 
+#: Account leaves already built, keyed by the account's canonical JSON: between two blocks most
+#: accounts do not change, so their storage tries are not built again (bounded; cleared when full).
+_ACCOUNT_LEAVES: dict[str, tuple[bytes, bytes] | None] = {}
+_ACCOUNT_LEAVES_LIMIT = 65_536
+
+
 def state_root(alloc: dict[str, Any]) -> bytes:
     """The state root of an allocation (Yellow Paper 4.1): the trie of accounts under
     keccak256(address) holding RLP([nonce, balance, storage root, code hash]), each storage trie
     holding RLP(value) under keccak256(slot); zero values and empty accounts (EIP-161) absent."""
+    from audit.trie import Trie
+
+    if len(_ACCOUNT_LEAVES) > _ACCOUNT_LEAVES_LIMIT:
+        _ACCOUNT_LEAVES.clear()
+    accounts = []
+    for address, account in alloc.items():
+        key = address.lower() + json.dumps(account, sort_keys=True, separators=(",", ":"))
+        if key not in _ACCOUNT_LEAVES:
+            _ACCOUNT_LEAVES[key] = _account_leaf(address, account)
+        leaf = _ACCOUNT_LEAVES[key]
+        if leaf is not None:
+            accounts.append(leaf)
+    return Trie(accounts).root
+
+
+def _account_leaf(address: str, account: dict[str, Any]) -> tuple[bytes, bytes] | None:
+    """An account's (key, RLP body) in the state trie, or ``None`` for an empty account."""
     from eth_hash.auto import keccak
 
     from audit.trie import Trie, encode
@@ -160,17 +183,14 @@ def state_root(alloc: dict[str, Any]) -> bytes:
     def scalar(text: Any) -> int:
         return int(text, 16) if isinstance(text, str) else int(text or 0)
 
-    accounts = []
-    for address, account in alloc.items():
-        code = bytes.fromhex(str(account.get("code") or "0x")[2:])
-        nonce, balance = scalar(account.get("nonce")), scalar(account.get("balance"))
-        slots = [(keccak(scalar(k).to_bytes(32, "big")), encode(_be(scalar(v))))
-                 for k, v in (account.get("storage") or {}).items() if scalar(v)]
-        if not (nonce or balance or code or slots):
-            continue
-        body = encode([_be(nonce), _be(balance), Trie(slots).root, keccak(code)])
-        accounts.append((keccak(bytes.fromhex(address[2:])), body))
-    return Trie(accounts).root
+    code = bytes.fromhex(str(account.get("code") or "0x")[2:])
+    nonce, balance = scalar(account.get("nonce")), scalar(account.get("balance"))
+    slots = [(keccak(scalar(k).to_bytes(32, "big")), encode(_be(scalar(v))))
+             for k, v in (account.get("storage") or {}).items() if scalar(v)]
+    if not (nonce or balance or code or slots):
+        return None
+    body = encode([_be(nonce), _be(balance), Trie(slots).root, keccak(code)])
+    return keccak(bytes.fromhex(address[2:])), body
 
 
 class T8nExecutor:

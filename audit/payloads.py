@@ -16,8 +16,7 @@ import base64
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
-
-import httpx
+from typing import Any
 
 from audit.errors import AuditError
 
@@ -139,7 +138,12 @@ class PayloadReader:
     def __init__(self, ipfs_url: str | None = None, store: Path | None = None, timeout: float = 30.0) -> None:
         self.ipfs_url = ipfs_url
         self.store = store
-        self._client = httpx.Client(timeout=timeout) if ipfs_url else None
+        if ipfs_url:
+            import httpx  # only when a node is named: the import is not free
+
+            self._client: Any = httpx.Client(timeout=timeout)
+        else:
+            self._client = None
 
     @property
     def configured(self) -> bool:
@@ -147,13 +151,15 @@ class PayloadReader:
 
     def _block(self, cid: Cid, root: str) -> bytes:
         if self._client is not None:
+            import httpx
+
             try:
                 response = self._client.post(f"{self.ipfs_url}/api/v0/block/get", params={"arg": _cid_text(cid)})
             except httpx.HTTPError as exc:
                 raise PayloadCheckFailed(root, "unavailable", f"the IPFS node is unreachable: {exc}") from exc
             if response.status_code != 200:
                 raise PayloadCheckFailed(root, "unavailable", f"the IPFS node does not serve block {_cid_text(cid)}")
-            data = response.content
+            data = bytes(response.content)
         else:
             assert self.store is not None
             key = base64.b32encode(cid.multihash).decode().rstrip("=")

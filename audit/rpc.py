@@ -6,11 +6,12 @@ itself. Requests are batched where the audit needs many answers (one HTTP round 
 
 from __future__ import annotations
 
+import http.client
 import itertools
+import json
+import urllib.parse
 from collections.abc import Sequence
 from typing import Any
-
-import httpx
 
 from audit.errors import AuditError
 
@@ -34,23 +35,51 @@ class RpcError(AuditError):
 
 
 class RpcClient:
-    """JSON-RPC over HTTP with keep-alive."""
+    """JSON-RPC over HTTP(S) with keep-alive (the standard library's ``http.client``: the audit
+    starts a process per run, and an HTTP library's import would cost more than it saves)."""
 
     def __init__(self, url: str, timeout: float = 120.0) -> None:
         self.url = url
+        self.timeout = timeout
         self._ids = itertools.count(1)
-        self._client = httpx.Client(timeout=timeout)
+        parts = urllib.parse.urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise RpcError("connect", 0, f"not an http(s) URL: {url!r}")
+        self._parts = parts
+        self._path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        self._connection: http.client.HTTPConnection | None = None
 
     def close(self) -> None:
-        self._client.close()
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+    def _connect(self) -> http.client.HTTPConnection:
+        if self._connection is None:
+            kind = http.client.HTTPSConnection if self._parts.scheme == "https" else http.client.HTTPConnection
+            self._connection = kind(self._parts.hostname or "", self._parts.port, timeout=self.timeout)
+        return self._connection
 
     def _post(self, method: str, payload: Any) -> Any:
+        body = json.dumps(payload).encode()
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        for attempt in (1, 2):  # a kept-alive connection the server closed is opened again, once
+            connection = self._connect()
+            try:
+                connection.request("POST", self._path, body, headers)
+                response = connection.getresponse()
+                data = response.read()
+                break
+            except (OSError, http.client.HTTPException) as exc:
+                self.close()
+                if attempt == 2:
+                    raise RpcError(method, 0, f"node {self.url} unavailable: {type(exc).__name__}: {exc}") from exc
+        if response.status >= 400:
+            raise RpcError(method, 0, f"node {self.url} unavailable: HTTP {response.status} {response.reason}")
         try:
-            response = self._client.post(self.url, json=payload)
-            response.raise_for_status()
-            return response.json()
-        except (httpx.HTTPError, ValueError) as exc:
-            raise RpcError(method, 0, f"node {self.url} unavailable: {type(exc).__name__}: {exc}") from exc
+            return json.loads(data)
+        except ValueError as exc:
+            raise RpcError(method, 0, f"node {self.url} answered something that is not JSON: {exc}") from exc
 
     def call(self, method: str, params: Sequence[Any] = ()) -> Any:
         answer = self._post(method, {"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": list(params)})

@@ -38,7 +38,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import httpx
 import rlp  # type: ignore[import-untyped, unused-ignore]
 from eth_hash.auto import keccak
 
@@ -521,6 +520,8 @@ class Auditor:
 
     def _gateway(self, spec: ChainSpec, genesis: Header) -> None:
         """The gateway's newest checkpoint and its witnesses' cosignatures, checked here."""
+        import httpx  # only with --gateway: the import is not free
+
         try:
             answer = httpx.get(f"{self.options.gateway}/v1/checkpoints/latest", timeout=30)
         except httpx.HTTPError as exc:

@@ -154,10 +154,11 @@ def _entry(i: int) -> dict[str, Any]:
 
 
 def large_workload(chain: Chain, total: int) -> None:
-    """``total`` transactions from four members at once, pre-signed, sent in batches of 200."""
+    """About ``total`` transactions from the charity, every department and the regulator at once,
+    pre-signed, sent in batches of 200."""
     charity, regulator = chain.member("charity"), chain.member("regulator")
     departments = [m for m in chain.keys["members"] if m["kind"] == "department"]
-    per = total // 4 + 1
+    per = total // (len(departments) + 2) + 1  # one stream per department, the charity's and the regulator's
     streams = [[chain.sign(charity["private_key"], CUSTODY_ADDRESS, CUSTODY.encode(
         "registerLot", _b32("GTIN:06901234567892"), 100 + i, _b32("piece"), keccak(i.to_bytes(8, "big")), "", "bafkintake",
         1_900_000_000)) for i in range(per)]]
