@@ -8,6 +8,7 @@
 //   node cases.mjs codes < {uscc: [text], receipt: [text], short: [hex]}
 //   node cases.mjs batch < {leaves: [leaf], index}
 //   node cases.mjs bundles < [{bundle, cometbftGenesis?, addressbook?}]  -> [{ok, results}]
+//   node cases.mjs proofs < [{proof, cometbftGenesis?}]  -> [verifyRecordProof(...)] (poa false)
 
 import { openAsBlob, readFileSync } from "node:fs";
 import path from "node:path";
@@ -56,6 +57,9 @@ if (command === "vectors") {
     verifies: lib.verifyBatchPath(hashes[index], index, pathNodes, root),
     wrongIndex: lib.verifyBatchPath(hashes[index], index ^ 1, pathNodes, root),
   };
+} else if (command === "proofs") {
+  result = stdin().map(({ proof, cometbftGenesis }) => lib.verifyRecordProof({ proof },
+    { poa: false, cometbft: cometbftGenesis ? lib.trustFrom({ cometbftGenesis }).cometbft : null }));
 } else if (command === "bundles") {
   result = stdin().map(({ bundle, cometbftGenesis, addressbook }) =>
     lib.verifyBundle(bundle, lib.trustFrom({ cometbftGenesis: cometbftGenesis ?? null, addressbook: addressbook ?? null })));

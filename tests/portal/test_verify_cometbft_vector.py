@@ -83,3 +83,18 @@ def test_browser_and_audit_agree(name: str, verdicts: dict[str, tuple[dict[str, 
     commits = [r for r in python["results"] if r[0] == "commit"]
     blocks = {e["proof"]["blockNumber"] for e in BUNDLE["events"]}
     assert len(commits) == len(blocks) and not any(r[0] == "seal" for r in python["results"])
+
+
+def test_each_record_proof_is_checked_against_its_commit_in_the_browser() -> None:
+    """The pages' per-record check (verifyRecordProof): each proof of the bundle holds with the
+    CometBFT genesis pinned; a changed signature, or no pinned validator set, fails ``commit``."""
+    proofs = [e["proof"] for e in BUNDLE["events"]]
+    forged = copy.deepcopy(BUNDLE)
+    _flip_signature(forged)
+    cases = [{"proof": p, "cometbftGenesis": GENESIS} for p in proofs]
+    cases += [{"proof": forged["events"][-1]["proof"], "cometbftGenesis": GENESIS},
+              {"proof": proofs[0], "cometbftGenesis": None}]
+    answers = run_node("proofs", stdin=cases)
+    assert all(a["ok"] for a in answers[:len(proofs)]), answers
+    for answer in answers[len(proofs):]:
+        assert not answer["ok"] and [r["check"] for r in answer["results"]] == ["commit"], answer
