@@ -48,7 +48,11 @@ async def contracts(services: ServicesDep) -> dict[str, Any]:
     """The address book this gateway serves (``cityledger-addressbook/1``: chain id, the deployment
     block and its hash, the four contracts' addresses). Clients that must not take the gateway's
     word pin their own copy (``cityledger client --addressbook``) and compare."""
-    return services.book.to_json(services.consensus)
+    doc = services.book.to_json(services.consensus)
+    if services.comet is not None:
+        # On a CometBFT chain: the genesis validator set, which certifies blocks by its commits.
+        doc["cometbft"] = services.comet.anchor()
+    return doc
 
 
 @router.get("/metrics", include_in_schema=False)

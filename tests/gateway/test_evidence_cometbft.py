@@ -68,6 +68,7 @@ def served(net: Network, tmp_path_factory: pytest.TempPathFactory) -> dict[str, 
                 assert root is not None
                 code = short_code(bytes.fromhex(root.receipt_code[2:]))
             status = (await client.get("/v1/status")).json()
+            portal_book = (await client.get("/portal/addressbook.json")).json()
             trace = (await client.get(f"/v1/trace/{code}")).json()
             answer = await client.get(trace["evidence"])
             assert answer.status_code == 200, answer.text
@@ -90,7 +91,8 @@ def served(net: Network, tmp_path_factory: pytest.TempPathFactory) -> dict[str, 
                     select(db.ChainEvent).where(db.ChainEvent.block_number == number)))
                 _proof, tampered = proofs(services).receipt_proof(s, number, position)
             return {"status": status, "trace": trace, "bundle": answer.json(), "single": single,
-                    "tampered": tampered, "book": book}
+                    "tampered": tampered, "book": book,
+                    "portal_book": portal_book}
 
     return dict(run(scenario()))
 
@@ -125,6 +127,10 @@ def test_gateway_checks_commits_and_says_verified(served: dict[str, Any], net: N
         assert commit["blockHash"] == event["proof"]["blockHash"]
         assert commit["signedHeader"]["header"]["app_hash"].lower() == event["proof"]["blockHash"][2:]
     assert served["single"]["consensus"] == "cometbft"
+    # What a browser pins on first use carries the validator set its commits are checked against.
+    portal_book = served["portal_book"]
+    assert portal_book["consensus"] == "cometbft"
+    assert portal_book["cometbft"]["validators"] == net.cometbft_genesis["validators"]
     tampered = served["tampered"]
     assert not tampered.verified and tampered.failed_check == "commit", tampered
 
