@@ -13,6 +13,13 @@ by the stable check names of the bundle format (``format``, ``genesis``, ``seale
 ``receipt-status``, ``log-index``, ``log-content``, ``seal``, ``payload``, ``checkpoint``,
 ``inclusion``, ``cosignature``), with what was expected and what was found.
 
+On a CometBFT chain (``"consensus": "cometbft"``) there are no seals: each event's proof carries
+the CometBFT commit that certifies its block, and the ``commit`` check (one per block, in place of
+``seal``) runs ``audit.commit.verify_commit`` against the validator set of the CometBFT genesis the
+caller pins (``--trust`` the network's CometBFT ``genesis.json``, whose ``app_hash`` is also the
+CityLedger genesis hash, so it pins the ``genesis`` check too); the bundle's ``cometbft`` section
+must state that same set.
+
 Trust: the bundle proves its records relative to a genesis. The caller pins that genesis by its
 block hash (from an address book, ``deployment.blockHash``), by the sealer set written in the
 genesis document, or both; a bundle that starts from another genesis fails the ``genesis`` check.
@@ -41,6 +48,7 @@ from eth_hash.auto import keccak
 from eth_keys import keys
 from eth_utils import to_checksum_address
 
+from audit.commit import CommitError, Validator, verify_commit
 from audit.credit_batch import EntryInvalid, verify_entry
 from audit import tlog
 from audit.errors import AuditError
@@ -64,6 +72,9 @@ class Trust:
     witness_keys: tuple[tlog.WitnessKey, ...] = ()
     #: Valid witness cosignatures the checkpoint must carry (``--min-cosignatures``).
     min_cosignatures: int = 0
+    #: From a pinned CometBFT genesis: its chain id and validator set (checks ``commit``).
+    cometbft_chain_id: str | None = None
+    cometbft_validators: tuple[Validator, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -343,10 +354,63 @@ def verify_bundle(doc: Any, trust: Trust) -> BundleReport:
     for i, event in enumerate(events or []):
         name = f"{event.get('contract')}.{event.get('event')}" if isinstance(event, dict) else "?"
         proven_args.append(_event(event, chain_id, sets if poa else None, report, f"event {i} ({name})", None))
+    if doc.get("consensus") == "cometbft":
+        _commits(doc, trust, report)
     for entry in doc.get("batchEntries") or []:
         _batch_entry(entry, events or [], proven_args, report)
     _checkpoint(doc, trust, sets, report)
     return report
+
+
+def _commits(doc: dict[str, Any], trust: Trust, report: BundleReport) -> None:
+    """The ``commit`` check of each block the bundle's events are in (module docstring)."""
+    anchor = doc.get("cometbft")
+    pinned = trust.cometbft_validators
+    problem = None
+    if pinned is None:
+        problem = "no CometBFT validator set pinned: pass the network's CometBFT genesis.json to --trust"
+    elif not isinstance(anchor, dict) or not isinstance(anchor.get("validators"), list):
+        problem = "the bundle has no cometbft section stating its validator set"
+    else:
+        try:
+            from audit.commit import parse_validators
+
+            stated = parse_validators(anchor["validators"])
+            if {(v.public_key, v.power) for v in stated} != {(v.public_key, v.power) for v in pinned} or \
+                    anchor.get("chainId") != trust.cometbft_chain_id:
+                problem = "the bundle's CometBFT chain or validator set differs from the pinned CometBFT genesis"
+        except (CommitError, KeyError, TypeError, ValueError) as exc:
+            problem = f"the bundle's cometbft section is malformed: {exc}"
+    blocks: dict[tuple[Any, Any], Any] = {}
+    for event in doc.get("events") or []:
+        proof = event.get("proof") if isinstance(event, dict) else None
+        if isinstance(proof, dict):
+            blocks.setdefault((proof.get("blockNumber"), proof.get("blockHash")), proof.get("commit"))
+    for (number, block_hash), certificate in blocks.items():  # in the order of the events
+        subject = f"block {number}"
+        if problem is not None:
+            report.add("commit", subject, False, problem)
+            continue
+        assert pinned is not None
+        try:
+            if not isinstance(certificate, dict):
+                raise CommitError("format", "the proof carries no CometBFT commit")
+            header = certificate["signedHeader"]["header"]
+            if header.get("chain_id") != trust.cometbft_chain_id:
+                raise CommitError("header", f"the commit is for CometBFT chain {header.get('chain_id')!r}, the pinned "
+                                            f"one is {trust.cometbft_chain_id!r}")
+            verdict = verify_commit(certificate, _bytes(block_hash, "blockHash"), pinned)
+        except CommitError as exc:
+            report.add("commit", subject, False, f"{exc.check}: {exc.reason}")
+            continue
+        except _Failed as exc:
+            report.add("commit", subject, False, f"{exc.check}: {exc.detail}")
+            continue
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            report.add("commit", subject, False, f"format: malformed commit: {exc!r}")
+            continue
+        report.add("commit", subject, True, f"certified at CometBFT height {verdict.height} by {len(verdict.signers)} "
+                                            f"validator(s), {verdict.signed_power} of {verdict.total_power} voting power")
 
 
 def _batch_entry(entry: Any, events: list[Any], proven: list[dict[str, Any] | None], report: BundleReport) -> None:
@@ -396,7 +460,8 @@ def _trust_from_witnesses(section: Any, trust: Trust, report: BundleReport) -> T
         return trust
     report.add("checkpoint", "witnessed origin", True,
                f"chain {chain_id} genesis {_hex(genesis_hash)} pinned by {len(result.counted)} pinned witness(es)")
-    return Trust(chain_id, genesis_hash, trust.genesis_sealers, trust.witness_keys, trust.min_cosignatures)
+    return Trust(chain_id, genesis_hash, trust.genesis_sealers, trust.witness_keys, trust.min_cosignatures,
+                 trust.cometbft_chain_id, trust.cometbft_validators)
 
 
 def _checkpoint(doc: dict[str, Any], trust: Trust, sets: _SealerSets, report: BundleReport) -> None:
@@ -561,5 +626,5 @@ def _event(event: Any, chain_id: Any, sets: _SealerSets | None, report: BundleRe
         report.add(check_prefix or "format", subject, False, f"format: {detail}" if check_prefix else detail)
         return None
     report.add(check_prefix or "event", subject, True,
-               f"block {proven.header.number}" + (", sealed by a sealer in force" if sets is not None else ", no seal (chain without seals)"))
+               f"block {proven.header.number}" + (", sealed by a sealer in force" if sets is not None else ", no seal here (a chain without seals, or one whose blocks carry commits: check commit)"))
     return args

@@ -43,8 +43,9 @@ def app() -> None:
 @app.command()
 @click.argument("document", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--trust", "trust_files", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="A genesis document (pins the genesis sealer set and chain) or an address book (pins the genesis "
-                   "hash); may be given twice.")
+              help="A genesis document (pins the genesis sealer set and chain), an address book (pins the genesis "
+                   "hash) or a CometBFT genesis.json (pins the validator set that checks commits, and the genesis "
+                   "hash); may be repeated.")
 @click.option("--witness-key", "witness_keys", multiple=True,
               help="A witness's verifier key (<name>+<key id>+<base64 key>) or a file holding one; cosignatures by "
                    "pinned keys count, and a checkpoint they cosign pins the chain's origin.")

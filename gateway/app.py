@@ -21,6 +21,7 @@ from sqlmodel import Session
 
 from gateway import db, problems
 from gateway.chain.codec import hex_int
+from gateway.chain.commit import CometGenesis
 from gateway.chain.rpc import RpcClient
 from gateway.contracts import AddressBook, ConfigurationInvalid, EventCodec
 from gateway.indexer import Indexer
@@ -54,17 +55,49 @@ class Services:
     extras: dict[str, Any] = field(default_factory=dict)
     #: Wall clock for "now" in alerts; injected, never slept on (tests replace it).
     clock: Callable[[], float] = time.time
+    #: ``cityledger-poa`` (seals), ``cometbft`` (commits) or ``none`` (anvil, any other EVM chain).
+    consensus: str = "none"
+    #: On a CometBFT chain, the pinned CometBFT genesis (validator set) every commit is checked against.
+    comet: CometGenesis | None = None
 
 
-def _is_poa(settings: Settings) -> bool:
-    """A chain deployed at genesis by CityLedger's node seals its headers (Clique layout)."""
+def _consensus(settings: Settings) -> str:
+    """How the chain's blocks are certified, from the operator's configuration (no guessing from
+    the node): a CometBFT genesis given (``--cometbft-genesis``) means ``cometbft``; otherwise the
+    address book's ``consensus``; otherwise a chain deployed at genesis by CityLedger's node seals
+    its headers (``cityledger-poa``) and any other chain has no consensus proof (``none``). At
+    start the gateway asks the node ``cityledger_getCommit`` and refuses to run a CometBFT chain
+    as a sealed one (``_check_consensus``)."""
     import json
 
     doc = json.loads(settings.addressbook.read_text())
     consensus = doc.get("consensus")
+    if settings.cometbft_genesis is not None:
+        if consensus not in (None, "cometbft"):
+            raise ConfigurationInvalid(f"a CometBFT genesis was given but the address book says consensus {consensus!r}")
+        return "cometbft"
+    if consensus == "cometbft":
+        raise ConfigurationInvalid("the address book says consensus cometbft: pin the validator set with "
+                                   "--cometbft-genesis FILE (the network's CometBFT genesis.json)")
     if consensus is not None:
-        return bool(consensus == "cityledger-poa")
-    return int(doc.get("deployment", {}).get("block", -1)) == 0
+        return str(consensus)
+    return "cityledger-poa" if int(doc.get("deployment", {}).get("block", -1)) == 0 else "none"
+
+
+async def _check_consensus(services: Services) -> None:
+    """A node that answers ``cityledger_getCommit`` with a commit (or "not committed yet") is a
+    CometBFT validator; a proof-of-authority node answers that it seals blocks itself."""
+    from gateway.errors import UpstreamRpcError
+
+    if services.consensus != "cityledger-poa":
+        return
+    try:
+        await services.rpc.call("cityledger_getCommit", ["0x1"])
+    except UpstreamRpcError as exc:
+        if "CometBFT-committed" not in exc.message:
+            return
+    raise ConfigurationInvalid("the node is a CometBFT validator (it serves cityledger_getCommit): its blocks carry "
+                               "commits, not seals; run the gateway with --cometbft-genesis FILE")
 
 
 def build_services(settings: Settings) -> Services:
@@ -76,7 +109,12 @@ def build_services(settings: Settings) -> Services:
     book = AddressBook.load(settings.addressbook)
     codec = EventCodec(settings.artifacts, book)
     metrics = Metrics()
-    poa = _is_poa(settings)
+    consensus = _consensus(settings)
+    poa = consensus == "cityledger-poa"
+    comet = CometGenesis.load(settings.cometbft_genesis) if settings.cometbft_genesis is not None else None
+    if comet is not None and book.deployment_block == 0 and comet.app_hash and comet.app_hash != book.deployment_hash:
+        raise ConfigurationInvalid(f"the CometBFT genesis starts from app hash 0x{comet.app_hash.hex()}, the address "
+                                   f"book's genesis block is 0x{book.deployment_hash.hex()}")
     base_slot = sealer_slot(settings.artifacts)
 
     async def genesis_sealers() -> list[bytes]:
@@ -95,7 +133,7 @@ def build_services(settings: Settings) -> Services:
     async def genesis_seed() -> Callable[[Session], None]:
         return await read_genesis_records(rpc, book.addresses["MemberRegistry"], book.deployment_block)
 
-    indexer = Indexer(engine, rpc, codec, MODULES, chain_id=book.chain_id, poa=poa,
+    indexer = Indexer(engine, rpc, codec, MODULES, chain_id=book.chain_id, poa=poa, comet=comet,
                       genesis_sealers=genesis_sealers, batch_blocks=settings.index_batch_blocks,
                       poll_interval=settings.poll_interval, start_block=book.deployment_block,
                       seed=genesis_seed if book.deployment_block == 0 else None, on_block=on_block)
@@ -103,7 +141,7 @@ def build_services(settings: Settings) -> Services:
         store_dir=None if settings.ipfs_url else settings.data_dir / "payloads", ipfs_url=settings.ipfs_url,
         max_size=settings.max_upload_bytes))
     services = Services(settings, engine, rpc, book, codec, metrics, RateLimiter(settings.public_rate_limit),
-                        indexer, poa, payloads)
+                        indexer, poa, payloads, consensus=consensus, comet=comet)
     from gateway.credit_batches.service import attach
 
     attach(services)
@@ -149,6 +187,7 @@ def create_app(settings: Settings) -> FastAPI:
         if chain_id != services.book.chain_id:
             raise ConfigurationInvalid(f"the node serves chain {chain_id}, the address book is for chain "
                                        f"{services.book.chain_id}")
+        await _check_consensus(services)
         from gateway.credit_batches.service import of as credit_batches
 
         batches = credit_batches(services)

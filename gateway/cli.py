@@ -28,7 +28,7 @@ class StartRefused(GatewayError):
     slug = "start-refused"
 
 
-def _book_from_genesis(genesis: Path, rpc_url: str, out: Path) -> Path:
+def _book_from_genesis(genesis: Path, rpc_url: str, out: Path, consensus: str = "cityledger-poa") -> Path:
     import httpx
 
     doc = json.loads(genesis.read_text())
@@ -39,7 +39,7 @@ def _book_from_genesis(genesis: Path, rpc_url: str, out: Path) -> Path:
     contracts = {"MemberRegistry": {"address": doc["registry"]["address"]}}
     for c in doc.get("contracts", []):
         contracts[c["name"]] = {"address": c["address"]}
-    book = {"format": "cityledger-addressbook/1", "chainId": doc["chainId"], "consensus": "cityledger-poa",
+    book = {"format": "cityledger-addressbook/1", "chainId": doc["chainId"], "consensus": consensus,
             "deployment": {"block": 0, "blockHash": answer["result"]["hash"]}, "contracts": contracts}
     if out.exists():
         pinned = json.loads(out.read_text())
@@ -59,7 +59,9 @@ def build_settings(opts: dict[str, Any]) -> Any:
     data_dir: Path = opts["data_dir"]
     if (opts["addressbook"] is None) == (opts["genesis"] is None):
         raise click.UsageError("give exactly one of --addressbook and --genesis")
-    book = opts["addressbook"] or _book_from_genesis(opts["genesis"], opts["rpc"], data_dir / "addressbook.json")
+    comet = opts.get("cometbft_genesis")
+    book = opts["addressbook"] or _book_from_genesis(opts["genesis"], opts["rpc"], data_dir / "addressbook.json",
+                                                     "cometbft" if comet is not None else "cityledger-poa")
     extra: dict[str, Any] = {}
     limit = os.environ.get("CITYLEDGER_PUBLIC_RATE_LIMIT")
     if limit is not None:
@@ -70,7 +72,7 @@ def build_settings(opts: dict[str, Any]) -> Any:
         extra["answer_cache_entries"] = opts["answer_cache"]
     return Settings(rpc_url=opts["rpc"], data_dir=data_dir, database_url=opts["db"], addressbook=book,
                     ipfs_url=opts["ipfs"], public_url=opts["public_url"] or f"http://{opts['listen']}",
-                    index_batch_blocks=opts["index_batch"], **extra)
+                    index_batch_blocks=opts["index_batch"], cometbft_genesis=comet, **extra)
 
 
 def _common(fn: Any) -> Any:
@@ -84,6 +86,9 @@ def _common(fn: Any) -> Any:
                      help="Address book written by scripts/deploy."),
         click.option("--genesis", type=click.Path(dir_okay=False, path_type=Path), default=None,
                      help="A CityLedger genesis.json (contracts at their genesis addresses) instead of an address book."),
+        click.option("--cometbft-genesis", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+                     help="On a network of CometBFT validators: its CometBFT genesis.json, whose validator set "
+                          "every block's commit is checked against (consensus cometbft)."),
         click.option("--ipfs", default=None, metavar="URL",
                      help="Kubo RPC API URL for payloads (default: the embedded store in DIR)."),
         click.option("--index-batch", type=click.IntRange(min=1), default=200, show_default=True,

@@ -45,6 +45,16 @@ class IndexedBlock(SQLModel, table=True):
     sealer: str = Field(default="", max_length=42)
 
 
+class BlockCommit(SQLModel, table=True):
+    """On a CometBFT chain: the commit certifying an indexed block that some proof needs
+    (``cityledger_getCommit``'s answer, JSON), checked by the indexer before it was stored."""
+
+    __tablename__ = "block_commit"
+
+    number: int = Field(primary_key=True)
+    certificate: str
+
+
 class TxProof(SQLModel, table=True):
     """Receipt-trie and transaction-trie proofs of one transaction, cut at index time."""
 

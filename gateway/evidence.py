@@ -10,6 +10,13 @@ A bundle holds, for the events behind a record:
   own receipt proof, so the sealer set in force at every height derives from genesis; a verifier
   checks each change's own seal with the set before it. (Whether a bundle leaves a change out is
   what witnessed checkpoints settle: an omission makes a seal fail against a witnessed head.)
+* ``cometbft`` — on a CometBFT chain (``"consensus": "cometbft"``), the trust anchor in place of
+  the sealer set: the CometBFT chain id, the genesis app hash (CityLedger's genesis block hash)
+  and the genesis validators, as the network's CometBFT ``genesis.json`` writes them; each
+  event's proof then carries the ``commit`` that certifies its block (the signed header of the
+  next CometBFT height, its commit and the validator set, as ``cityledger_getCommit`` answers).
+  A verifier pins the same genesis file (``audit verify --trust genesis.json``) and checks a
+  ``commit`` per block in place of ``seal``; there are no sealer changes and no checkpoint;
 * ``payloads`` — CIDs and SHA-256 hashes of the off-chain payloads the record names;
 * ``checkpoint`` — the newest checkpoint covering every block of the bundle (one that witnesses
   cosigned if there is one), with the witnesses' cosignatures and key bindings, an RFC 6962
@@ -41,6 +48,9 @@ FORMAT = "cityledger-evidence/1"
 CHECKS = ("format", "genesis", "sealer-change", "header-hash", "block-number", "tx-proof", "tx-hash",
           "receipt-proof", "receipt-status", "log-index", "log-content", "seal", "payload", "checkpoint",
           "inclusion", "cosignature")
+#: On a CometBFT chain each block's commit is checked in place of its seal.
+COMETBFT_CHECKS = tuple("commit" if c == "seal" else c for c in CHECKS
+                        if c not in ("sealer-change", "checkpoint", "inclusion", "cosignature"))
 
 
 class EvidenceUnavailable(GatewayError):
@@ -123,10 +133,10 @@ async def bundle(services: Services, s: Session, kind: str, record_id: str, reco
                     proof = await services.rpc.call("cityledger_inclusionProof", [hex(number), hex(checkpoint["size"])])
                     checkpoint["inclusions"].append({"blockNumber": number, "blockHash": change["proof"]["blockHash"],
                                                      "proof": proof["proof"]})
-    return {
+    doc = {
         "format": FORMAT,
         "chainId": services.book.chain_id,
-        "consensus": "cityledger-poa" if services.poa else "none",
+        "consensus": services.consensus,
         "generatedAt": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "record": {"kind": kind, "id": record_id, "data": record},
         "genesis": await genesis_evidence(services),
@@ -134,8 +144,11 @@ async def bundle(services: Services, s: Session, kind: str, record_id: str, reco
         "events": events,
         "payloads": payloads or [],
         "checkpoint": checkpoint,
-        "checks": list(CHECKS),
+        "checks": list(COMETBFT_CHECKS if services.comet is not None else CHECKS),
     }
+    if services.comet is not None:
+        doc["cometbft"] = services.comet.anchor()
+    return doc
 
 
 def strip_proofs(value: Any) -> Any:

@@ -10,7 +10,11 @@ Per batch of blocks:
    ``eth_getLogs`` cannot make the index skip them;
 3. those blocks fetched in full and verified (``gateway.chain.blocks``); each log of the contracts
    is decoded, its transaction's proofs cut once, and the record modules derive their rows;
-4. all of it, and the cursor, written in one database transaction.
+4. on a CometBFT chain, the commit certifying each of those blocks (``cityledger_getCommit``),
+   checked against the pinned validator set (``gateway.chain.commit``) and stored with the
+   block's proofs; a block's commit exists once the next CometBFT height is committed, so the
+   batch ends before the first log-bearing block that is not certified yet;
+5. all of it, and the cursor, written in one database transaction.
 
 A block hash that differs from the one indexed at that height stops the indexer with
 ``IndexDiverged`` (the chain under the index changed; on a single-sealer chain that is a sealer
@@ -34,6 +38,7 @@ from sqlmodel import Session
 from gateway import db
 from gateway.chain.blocks import VerifiedBlock, fetch_blocks
 from gateway.chain.codec import Header, encode_header, hex_bytes, hex_int
+from gateway.chain.commit import CometGenesis, verify_commit
 from gateway.chain.rpc import RpcClient
 from gateway.contracts import EventCodec
 from gateway.errors import ChainDataInvalid, GatewayError, ProofInvalid
@@ -125,6 +130,7 @@ class Indexer:
 
     def __init__(self, engine: Engine, rpc: RpcClient, codec: EventCodec, modules: Sequence[RecordModule],
                  *, chain_id: int, poa: bool, genesis_sealers: Callable[[], Any],
+                 comet: CometGenesis | None = None,
                  batch_blocks: int = 200, poll_interval: float = 0.5,
                  start_block: int = 0,
                  seed: Callable[[], Awaitable[Callable[[Session], None]]] | None = None,
@@ -135,6 +141,7 @@ class Indexer:
         self.modules = list(modules)
         self.chain_id = chain_id
         self.poa = poa
+        self.comet = comet
         self._genesis_sealers = genesis_sealers
         self.batch_blocks = batch_blocks
         self.poll_interval = poll_interval
@@ -239,6 +246,18 @@ class Indexer:
                 raise IndexDiverged(header.number - 1, "0x" + previous.hex(), "0x" + header.parent_hash.hex())
             previous = header.hash
         wanted = await self._blocks_with_logs(start, end, headers)
+        commits: dict[int, Any] = {}
+        if self.comet is not None and wanted:
+            answers = await self.rpc.batch([("cityledger_getCommit", [hex(n)]) for n in wanted])
+            for number, certificate in zip(wanted, answers):
+                if certificate is None:  # certified by the next CometBFT height, not committed yet
+                    end = number - 1
+                    break
+                commits[number] = certificate
+            if end < start:
+                return False
+            headers = headers[:end - start + 1]
+            wanted = [n for n in wanted if n <= end]
         full: dict[int, VerifiedBlock] = {}
         for i in range(0, len(wanted), FULL_BLOCKS_PER_FETCH):
             for vb in await fetch_blocks(self.rpc, wanted[i:i + FULL_BLOCKS_PER_FETCH]):
@@ -246,7 +265,10 @@ class Indexer:
         for header in headers:
             if header.number in full and full[header.number].hash != header.hash:
                 raise IndexDiverged(header.number, "0x" + header.hash.hex(), "0x" + full[header.number].hash.hex())
-        await asyncio.to_thread(self._write, headers, full)
+        for number in wanted:
+            if self.comet is not None:
+                verify_commit(commits[number], headers[number - start].hash, self.comet)
+        await asyncio.to_thread(self._write, headers, full, commits)
         self.indexed = end
         if self.on_block is not None:
             self.on_block(end, time.perf_counter() - started)
@@ -271,7 +293,7 @@ class Indexer:
         return sorted(named)
 
     # ---------------------------------------------------------------- writing
-    def _write(self, headers: Sequence[Header], full: dict[int, VerifiedBlock]) -> None:
+    def _write(self, headers: Sequence[Header], full: dict[int, VerifiedBlock], commits: dict[int, Any]) -> None:
         ctx = IndexContext(self.chain_id, list(self.sealers))
         with db.session(self.engine) as s:
             if self._pending_seed is not None:
@@ -286,6 +308,8 @@ class Indexer:
                     timestamp=header.timestamp, header="0x" + header.raw.hex() if block is not None else "",
                     sealer="0x" + sealer.hex() if sealer else ""))
                 if block is not None:
+                    if header.number in commits:
+                        s.add(db.BlockCommit(number=header.number, certificate=json.dumps(commits[header.number])))
                     self._apply_block(s, block, ctx)
                 for changed_at, new_set in ctx.sealer_changes:
                     if changed_at == header.number:

@@ -9,6 +9,11 @@ exactly the arguments the index holds for the record. A failure is never served 
 record carries ``"verified": false`` and ``"failedCheck"``, and the metric
 ``cityledger_gateway_proof_self_check_failures`` counts it.
 
+On a CometBFT chain the proof carries, in place of a seal, the ``commit`` that certifies its block
+(stored by the indexer, which checked it), and the gateway checks it again before serving it: the
+header signed by > 2/3 of the pinned validator set's power, its app hash = the block's hash
+(``gateway.chain.commit``; check name ``commit``).
+
 Verdicts are cached by the SHA-256 of everything checked, so a changed row is checked again.
 """
 
@@ -25,6 +30,7 @@ from sqlmodel import Session, col, select
 
 from gateway import db
 from gateway.chain.codec import Log
+from gateway.chain.commit import CometGenesis, verify_commit
 from gateway.contracts import EventCodec
 from gateway.errors import ProofInvalid
 from gateway.metrics import Metrics
@@ -51,8 +57,10 @@ class Verdict:
 class ProofService:
     """Builds and checks the proof of any indexed event."""
 
-    def __init__(self, codec: EventCodec, chain_id: int, poa: bool, metrics: Metrics) -> None:
+    def __init__(self, codec: EventCodec, chain_id: int, poa: bool, metrics: Metrics,
+                 comet: CometGenesis | None = None) -> None:
         self.codec = codec
+        self.comet = comet
         self.chain_id = chain_id
         self.poa = poa
         self.metrics = metrics
@@ -66,10 +74,13 @@ class ProofService:
         if not wanted:
             return {}
         e, b, t = db.ChainEvent.__table__, db.IndexedBlock.__table__, db.TxProof.__table__  # type: ignore[attr-defined]
+        c = db.BlockCommit.__table__  # type: ignore[attr-defined]
         query = (sa.select(e.c.block_number, e.c.block_log_index, e.c.tx_index, e.c.log_index, e.c.contract,
-                           e.c.name, e.c.args, b.c.hash, b.c.header, t.c.tx_hash, t.c.receipt_proof, t.c.tx_proof)
+                           e.c.name, e.c.args, b.c.hash, b.c.header, t.c.tx_hash, t.c.receipt_proof, t.c.tx_proof,
+                           c.c.certificate)
                  .select_from(e.join(b, b.c.number == e.c.block_number)
-                              .join(t, (t.c.block_number == e.c.block_number) & (t.c.tx_index == e.c.tx_index)))
+                              .join(t, (t.c.block_number == e.c.block_number) & (t.c.tx_index == e.c.tx_index))
+                              .outerjoin(c, c.c.number == e.c.block_number))
                  .where(sa.tuple_(e.c.block_number, e.c.block_log_index).in_(wanted)))
         out: dict[tuple[int, int], tuple[dict[str, Any], Verdict]] = {}
         for row in s.connection().execute(query):
@@ -79,6 +90,8 @@ class ProofService:
                 "receiptProof": json.loads(row.receipt_proof), "txProof": json.loads(row.tx_proof),
                 "logIndex": row.log_index,
             }
+            if self.comet is not None:
+                proof["commit"] = None if row.certificate is None else json.loads(row.certificate)
             out[(row.block_number, row.block_log_index)] = (
                 proof, self._verdict(s, proof, row.contract, row.name, row.args))
         for position in wanted:
@@ -101,6 +114,9 @@ class ProofService:
             "receiptProof": json.loads(tx.receipt_proof), "txProof": json.loads(tx.tx_proof),
             "logIndex": event.log_index,
         }
+        if self.comet is not None:
+            commit = s.get(db.BlockCommit, block_number)
+            proof["commit"] = None if commit is None else json.loads(commit.certificate)
         return proof, self.check(s, proof, event)
 
     def check(self, s: Session, proof: dict[str, Any], event: db.ChainEvent) -> Verdict:
@@ -126,6 +142,8 @@ class ProofService:
             proven = verify_receipt_proof(proof)
             if self.poa and proof.block_number > 0:
                 verify_seal(proven.header, self.sealers_at(s, proof.block_number - 1))
+            if self.comet is not None:
+                verify_commit(proof_json.get("commit"), proven.header.hash, self.comet)
             self._check_content(proven.log, contract, name, args)
         except ProofInvalid as exc:
             return Verdict(False, exc.check, exc.detail)

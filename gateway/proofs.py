@@ -28,9 +28,11 @@ from gateway.chain.codec import DecodedReceipt, Header, Log, decode_receipt
 from gateway.chain.mpt import read_proof
 from gateway.errors import ChainDataInvalid, ProofInvalid
 
-#: Every check a verifier of this format runs, in order. Stable names (wire contract).
+#: Every check a verifier of this format runs, in order. Stable names (wire contract). ``seal`` on
+#: a proof-of-authority chain; ``commit`` on a CometBFT chain, where the proof carries the commit
+#: certifying its block (``gateway.chain.commit``).
 RECEIPT_CHECKS = ("format", "header-hash", "block-number", "tx-proof", "tx-hash", "receipt-proof",
-                  "receipt-status", "log-index", "log-content", "seal")
+                  "receipt-status", "log-index", "log-content", "seal", "commit")
 
 
 def _hex(value: bytes) -> str:

@@ -40,6 +40,9 @@ class Settings(BaseModel):
     database_url: str | None = None
     #: The address book written by ``scripts/deploy`` (contract addresses, deployment block).
     addressbook: Path
+    #: On a network of CometBFT validators (``scripts/testnet``): the CometBFT genesis file, whose
+    #: validator set the gateway pins to check each block's commit (consensus ``cometbft``).
+    cometbft_genesis: Path | None = None
     #: Kubo RPC API URL (``http://127.0.0.1:5001``); the embedded store under ``data_dir`` if None.
     ipfs_url: str | None = None
     #: Contract ABIs (the committed artifacts).

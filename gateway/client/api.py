@@ -122,6 +122,7 @@ class GatewayClient:
         self._session: dict[str, Any] | None = None
         self._book: AddressBook | None = None
         self._poa = True
+        self._comet: Any = None
         self._builder: TxBuilder | None = None
         self._codec: EventCodec | None = None
         self._checker: ProofChecker | None = None
@@ -277,6 +278,16 @@ class GatewayClient:
             except ConfigurationInvalid as exc:
                 raise BadInput(str(exc)) from None
             self._poa = served.get("consensus", "cityledger-poa") == "cityledger-poa"
+            if served.get("consensus") == "cometbft":
+                from gateway.chain.commit import CometGenesis
+                from gateway.errors import ProofInvalid
+
+                anchor = served.get("cometbft") or {}
+                try:
+                    self._comet = CometGenesis.from_json({"chain_id": anchor["chainId"], "validators": anchor["validators"],
+                                                          "app_hash": str(anchor.get("appHash", ""))[2:]})
+                except (KeyError, TypeError, ValueError, ProofInvalid) as exc:
+                    raise VerificationFailed("commit", f"the gateway names no usable CometBFT validator set: {exc}") from None
             self._book = book
         return self._book
 
@@ -305,7 +316,7 @@ class GatewayClient:
             roles = self.get("/v1/roles")
             book = self.book
             sealers = [bytes.fromhex(str(a)[2:]) for a in roles.get("sealers", [])]
-            self._checker = ProofChecker(book, self.codec, sealers, self._poa)
+            self._checker = ProofChecker(book, self.codec, sealers, self._poa, self._comet)
         return self._checker
 
     def verified(self, path: str, *, auth: bool = False, params: dict[str, Any] | None = None) -> tuple[dict[str, Any], Checked]:

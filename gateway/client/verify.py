@@ -30,6 +30,7 @@ from typing import Any
 from eth_hash.auto import keccak
 
 from gateway.chain.codec import Header
+from gateway.chain.commit import CometGenesis, verify_commit
 from gateway.client.errors import VerificationFailed
 from gateway.contracts import AddressBook, EventAbi, EventCodec
 from gateway.errors import ChainDataInvalid, ProofInvalid
@@ -71,8 +72,11 @@ class Checked:
 class ProofChecker:
     """Checks proofs for one chain against one sealer set and the client's own ABIs."""
 
-    def __init__(self, book: AddressBook, codec: EventCodec, sealers: Sequence[bytes], poa: bool) -> None:
+    def __init__(self, book: AddressBook, codec: EventCodec, sealers: Sequence[bytes], poa: bool,
+                 comet: CometGenesis | None = None) -> None:
         self.book = book
+        #: On a CometBFT chain, the validator set each proof's commit is checked against.
+        self.comet = comet
         self.codec = codec
         self.sealers = list(sealers)
         self.poa = poa
@@ -91,6 +95,10 @@ class ProofChecker:
                 if not self.sealers:
                     raise ProofInvalid("seal", "no sealer set to check the seal against")
                 verify_seal(proven.header, self.sealers)
+            if self.comet is not None or (isinstance(proof_json, dict) and "commit" in proof_json):
+                if self.comet is None:
+                    raise ProofInvalid("commit", "the proof carries a CometBFT commit but no validator set is known")
+                verify_commit(proof_json.get("commit"), proven.header.hash, self.comet)
         except ProofInvalid as exc:
             raise VerificationFailed(exc.check, exc.detail) from None
         abi = self.codec.lookup(proven.log.address, proven.log.topics)

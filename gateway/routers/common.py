@@ -75,7 +75,8 @@ def decode_cursor(cursor: str | None) -> Any:
 def proofs(services: Services) -> ProofService:
     service = services.extras.get("proofs")
     if service is None:
-        service = ProofService(services.codec, services.book.chain_id, services.poa, services.metrics)
+        service = ProofService(services.codec, services.book.chain_id, services.poa, services.metrics,
+                               comet=services.comet)
         services.extras["proofs"] = service
     assert isinstance(service, ProofService)
     return service

@@ -240,6 +240,10 @@ def addressbook(services: ServicesDep) -> Response:
     """The address book this gateway serves (chain id, genesis hash, contract addresses): what a
     browser pins on first use as its trust anchor, until the user replaces it with their own."""
     doc: Any = json.loads(services.settings.addressbook.read_text())
+    if services.comet is not None:
+        # On a CometBFT chain the validator set is part of the anchor: commits are checked against it.
+        doc["consensus"] = "cometbft"
+        doc["cometbft"] = services.comet.anchor()
     return secured(Response(json.dumps(doc, indent=2), media_type="application/json",
                             headers={"Cache-Control": "no-cache"}))
 

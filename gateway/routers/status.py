@@ -34,7 +34,7 @@ async def status(services: ServicesDep) -> Status:
     error = indexer.error
     return Status(
         chainId=services.book.chain_id,
-        consensus="cityledger-poa" if services.poa else "none",
+        consensus=services.consensus,
         head=indexer.chain_head, indexedHeight=indexer.indexed,
         lag=max(0, indexer.chain_head - indexer.indexed),
         database=services.settings.database_kind,
@@ -48,7 +48,11 @@ async def contracts(services: ServicesDep) -> dict[str, Any]:
     """The address book this gateway serves (``cityledger-addressbook/1``: chain id, the deployment
     block and its hash, the four contracts' addresses). Clients that must not take the gateway's
     word pin their own copy (``cityledger client --addressbook``) and compare."""
-    return services.book.to_json("cityledger-poa" if services.poa else "none")
+    doc = services.book.to_json(services.consensus)
+    if services.comet is not None:
+        # On a CometBFT chain: the genesis validator set, which certifies blocks by its commits.
+        doc["cometbft"] = services.comet.anchor()
+    return doc
 
 
 @router.get("/metrics", include_in_schema=False)

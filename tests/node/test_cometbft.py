@@ -6,7 +6,9 @@ Every wait polls with a deadline. The checks are the issue's acceptance points: 
 every node, commits with >= 3 of 4 signatures and app hash = block hash (checked by
 ``audit.commit``, which shares no code with the node), liveness with one validator killed, a halt
 and no divergence with two, recovery with the queued transactions, a refused Byzantine proposer,
-and a kill -9 loop that loses and duplicates nothing.
+and a kill -9 loop that loses and duplicates nothing. The network itself is
+``tests/cometbft_harness.py``; the gateway and its evidence bundles over one validator are
+``tests/gateway/test_evidence_cometbft.py``.
 """
 
 from __future__ import annotations
@@ -14,120 +16,22 @@ from __future__ import annotations
 import json
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from eth_account import Account
 
 from audit.commit import parse_validators, verify_commit
-from conftest import ROOT, NodeProcess
+from cometbft_harness import Network, assert_identical, block, head, receipts_on, running_network, wait_for
+from conftest import ROOT
 
 pytestmark = pytest.mark.slow
 
-COMETBFT = ROOT / ".tools" / "bin" / "cometbft"
-if not COMETBFT.exists():  # scripts/install builds it; a missing build fails the run, it is never skipped
-    raise RuntimeError(f"CometBFT is not built at {COMETBFT}: run scripts/install (scripts/build-cometbft)")
-
-
-class Network:
-    def __init__(self, root: Path) -> None:
-        from node.abci.testnet import init_testnet
-
-        self.root = root
-        self.specs = init_testnet(root, 4, timeout_commit="100ms", timeout_propose="1s", binary=COMETBFT)
-        self.keys = json.loads((root / "dev-keys.json").read_text())
-        self.cometbft_genesis = json.loads((Path(self.specs[0].home) / "config" / "genesis.json").read_text())
-        self.nodes = [NodeProcess(spec.run_args(), spec.http_port, None, root / f"node{spec.index}.log")
-                      for spec in self.specs]
-        self.nonces: dict[str, int] = {}
-
-    def start_all(self) -> None:
-        for node in self.nodes:
-            node.start(timeout=120)
-
-    def restart(self, index: int, extra: list[str] | None = None) -> None:
-        node = self.nodes[index]
-        node.stop()
-        node.args = self.specs[index].run_args() + (extra or [])
-        node.start(timeout=120)
-
-    def stop_all(self) -> None:
-        for node in self.nodes:
-            node.stop()
-
-    def chain_id(self) -> int:
-        return int(self.keys["chainId"])
-
-    def sign(self, member: int, count: int) -> list[bytes]:
-        """``count`` signed transactions of member ``member`` with its next nonces."""
-        account = Account.from_key(self.keys["members"][member]["private_key"])
-        nonce = self.nonces.get(account.address)
-        if nonce is None:
-            nonce = int(self.nodes[0].rpc("eth_getTransactionCount", [account.address, "latest"]), 16)
-        self.nonces[account.address] = nonce + count
-        return [bytes(account.sign_transaction({
-            "chainId": self.chain_id(), "nonce": nonce + i, "to": account.address, "value": 0, "gas": 21_000,
-            "gasPrice": 0, "data": b""}).raw_transaction) for i in range(count)]
-
-    @staticmethod
-    def send(node: NodeProcess, raws: list[bytes]) -> list[str]:
-        """One JSON-RPC batch (the node relays it to CometBFT in batches of 10)."""
-        import httpx
-
-        answers = httpx.post(node.url, json=[
-            {"jsonrpc": "2.0", "id": i, "method": "eth_sendRawTransaction", "params": ["0x" + raw.hex()]}
-            for i, raw in enumerate(raws)], timeout=60).json()
-        if isinstance(answers, dict):
-            answers = [answers]
-        by_id = {a["id"]: a for a in answers}
-        assert all("result" in by_id[i] for i in range(len(raws))), answers
-        return [str(by_id[i]["result"]) for i in range(len(raws))]
-
-
-def wait_for(condition: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = condition()
-        if result:
-            return result
-        time.sleep(0.1)  # polling interval, bounded by the deadline
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-
-
-def receipts_on(nodes: list[NodeProcess], hashes: list[str]) -> bool:
-    return all(node.rpc("eth_getTransactionReceipt", [hashes[-1]]) is not None for node in nodes) and all(
-        nodes[0].rpc("eth_getTransactionReceipt", [h]) is not None for h in hashes)
-
-
-def head(node: NodeProcess) -> int:
-    return int(node.rpc("eth_blockNumber"), 16)
-
-
-def block(node: NodeProcess, number: int) -> dict[str, Any]:
-    found = node.rpc("eth_getBlockByNumber", [hex(number), False])
-    assert found is not None, f"{node.url} has no block {number}"
-    return dict(found)
-
-
-def assert_identical(nodes: list[NodeProcess], up_to: int | None = None) -> int:
-    """Every node holds the same blocks (hash and stateRoot) up to ``up_to`` (their common head)."""
-    top = min(head(n) for n in nodes) if up_to is None else up_to
-    for number in range(top + 1):
-        seen = {(b["hash"], b["stateRoot"]) for b in (block(n, number) for n in nodes)}
-        assert len(seen) == 1, f"nodes disagree at block {number}: {seen}"
-    return top
-
-
 @pytest.fixture(scope="module")
 def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Network]:
-    network = Network(tmp_path_factory.mktemp("testnet"))
-    try:
-        network.start_all()
+    with running_network(tmp_path_factory.mktemp("testnet")) as network:
         yield network
-    finally:
-        network.stop_all()
 
 
 def test_four_validators_agree_and_every_block_is_certified(net: Network) -> None:
@@ -197,55 +101,6 @@ def test_refusals_are_json_rpc_errors(net: Network) -> None:
     assert net.nodes[1].rpc("eth_getTransactionReceipt", [later[0]]) is None
     net.send(net.nodes[3], [first])
     wait_for(lambda: receipts_on(net.nodes, later), 60, "the gap-filled pair")
-
-
-def test_gateway_runs_against_a_validator_and_its_proofs_tie_to_commits(net: Network, tmp_path: Path) -> None:
-    """The gateway, unchanged, over node 1: the custody flow written through that validator, the
-    donor's trace answered with receipt proofs the gateway checked; and each proof's header is
-    certified by a CometBFT commit (``audit.commit``), the finality a seal gives on PoA. The
-    address book says ``consensus: none``: the gateway itself does not check commits yet."""
-    import asyncio
-
-    from eth_utils import keccak as keccak256
-
-    from conftest import DevNet
-    from gateway import db
-    from gateway.proofs import ReceiptProof, verify_receipt_proof
-    from gateway.receipt_code import short_code
-    from gateway.records.custody import Lot
-    from gateway.settings import Settings
-    from gateway_flows import custody_flow
-    from gateway_harness import gateway_client, wait_indexed, write_addressbook
-
-    node = net.nodes[1]
-    devnet = DevNet(net.root, net.keys)
-    book_path = write_addressbook(node.url, net.root / "genesis.json", tmp_path / "addressbook.json")
-    book = json.loads(book_path.read_text())
-    book["consensus"] = "none"
-    book_path.write_text(json.dumps(book))
-    lots = custody_flow(node, devnet, book_path)
-    settings = Settings(rpc_url=node.url, data_dir=tmp_path / "gw", addressbook=book_path)
-    trusted = parse_validators(net.cometbft_genesis["validators"])
-
-    async def scenario() -> dict[str, Any]:
-        async with gateway_client(settings) as (app, client):
-            await wait_indexed(app, head(node))
-            with db.session(app.state.services.engine) as s:
-                root = s.get(Lot, lots["lot"])
-                assert root is not None
-                code = short_code(bytes.fromhex(root.receipt_code[2:]))
-            answer = await client.get(f"/v1/trace/{code}")
-            assert answer.status_code == 200, answer.text
-            return dict(answer.json())
-
-    trace = asyncio.run(scenario())
-    assert trace["verified"] is True
-    assert trace["totals"] == {"donated": 1000, "consumed": 150, "lost": 10, "held": 840, "inTransit": 0}
-    for event in trace["events"]:
-        proven = verify_receipt_proof(ReceiptProof.from_json(event["proof"]))
-        block_hash = bytes(keccak256(proven.header.raw))
-        cert = wait_for(lambda: node.rpc("cityledger_getCommit", [hex(proven.header.number)]), 30, "a commit")
-        assert verify_commit(cert, block_hash, trusted).signed_power >= 30
 
 
 def test_one_validator_killed_the_others_seal_and_it_catches_up(net: Network) -> None:

@@ -7,6 +7,8 @@
 //   node cases.mjs payloads < [{path, chunkSize?, maxLinks?}]  -> [{size, sha256, cid}]
 //   node cases.mjs codes < {uscc: [text], receipt: [text], short: [hex]}
 //   node cases.mjs batch < {leaves: [leaf], index}
+//   node cases.mjs bundles < [{bundle, cometbftGenesis?, addressbook?}]  -> [{ok, results}]
+//   node cases.mjs proofs < [{proof, cometbftGenesis?}]  -> [verifyRecordProof(...)] (poa false)
 
 import { openAsBlob, readFileSync } from "node:fs";
 import path from "node:path";
@@ -55,6 +57,12 @@ if (command === "vectors") {
     verifies: lib.verifyBatchPath(hashes[index], index, pathNodes, root),
     wrongIndex: lib.verifyBatchPath(hashes[index], index ^ 1, pathNodes, root),
   };
+} else if (command === "proofs") {
+  result = stdin().map(({ proof, cometbftGenesis }) => lib.verifyRecordProof({ proof },
+    { poa: false, cometbft: cometbftGenesis ? lib.trustFrom({ cometbftGenesis }).cometbft : null }));
+} else if (command === "bundles") {
+  result = stdin().map(({ bundle, cometbftGenesis, addressbook }) =>
+    lib.verifyBundle(bundle, lib.trustFrom({ cometbftGenesis: cometbftGenesis ?? null, addressbook: addressbook ?? null })));
 } else {
   console.error(`cases.mjs: unknown command ${command}`);
   process.exit(2);

@@ -52,7 +52,9 @@ export async function loadAnchor() {
   if (found) return found;
   const book = await api("/portal/addressbook.json");
   if (book?.format !== "cityledger-addressbook/1") throw new TrustFileInvalid("addressbook.json", "not a CityLedger address book");
-  return save({ source: "gateway", pinnedAt: Math.floor(Date.now() / 1000), addressbook: book, genesis: null, values: null });
+  // On a CometBFT chain the gateway's address book carries the genesis validator set: pinned with it.
+  const cometbft = book.cometbft ? { chain_id: book.cometbft.chainId, validators: book.cometbft.validators, app_hash: String(book.cometbft.appHash ?? "").replace(/^0x/, "") } : null;
+  return save({ source: "gateway", pinnedAt: Math.floor(Date.now() / 1000), addressbook: book, genesis: null, values: null, cometbft });
 }
 
 /** Classify and check one file an auditor gives. */
@@ -66,16 +68,20 @@ export function classify(name, doc) {
     if (!Array.isArray(doc.registry?.sealers)) throw new TrustFileInvalid(name, "genesis document without registry.sealers");
     return ["genesis", slimGenesis(doc)];
   }
+  if (doc.format === undefined && "chain_id" in doc && Array.isArray(doc.validators) && "app_hash" in doc) {
+    v.trustFrom({ cometbftGenesis: doc }); // throws on a malformed validator
+    return ["cometbft", { chain_id: doc.chain_id, validators: doc.validators, app_hash: doc.app_hash }];
+  }
   if (doc.format === TRUST_FORMAT || (doc.format === undefined && "chainId" in doc)) {
     v.normalizeTrust(doc); // throws on malformed hex
     return ["values", { chainId: doc.chainId ?? null, genesisHash: doc.genesisHash ?? null, genesisSealers: doc.genesisSealers ?? null }];
   }
-  throw new TrustFileInvalid(name, "neither an address book, a genesis document nor pinned trust values");
+  throw new TrustFileInvalid(name, "neither an address book, a genesis document, a CometBFT genesis nor pinned trust values");
 }
 
 /** Replace the anchor with the given files ([{name, text}]); returns the new anchor. */
 export function replaceAnchor(files) {
-  const anchor = { source: "file", pinnedAt: Math.floor(Date.now() / 1000), addressbook: null, genesis: null, values: null, files: [] };
+  const anchor = { source: "file", pinnedAt: Math.floor(Date.now() / 1000), addressbook: null, genesis: null, values: null, cometbft: null, files: [] };
   for (const { name, text } of files) {
     let doc;
     try {
@@ -87,7 +93,7 @@ export function replaceAnchor(files) {
     anchor[kind] = value;
     anchor.files.push(name);
   }
-  if (!anchor.addressbook && !anchor.genesis && !anchor.values) throw new TrustFileInvalid("", "no file given");
+  if (!anchor.addressbook && !anchor.genesis && !anchor.values && !anchor.cometbft) throw new TrustFileInvalid("", "no file given");
   return save(anchor);
 }
 
@@ -97,13 +103,14 @@ export function resetAnchor() {
 
 /** The verifier's trust ({chainId, genesisHash, genesisSealers}) from an anchor. */
 export function trustOf(anchor) {
-  const base = v.trustFrom({ addressbook: anchor.addressbook, genesis: anchor.genesis });
+  const base = v.trustFrom({ addressbook: anchor.addressbook, genesis: anchor.genesis, cometbftGenesis: anchor.cometbft ?? null });
   if (!anchor.values) return base;
   const pinned = v.normalizeTrust(anchor.values);
   return {
     chainId: pinned.chainId ?? base.chainId,
     genesisHash: pinned.genesisHash ?? base.genesisHash,
     genesisSealers: pinned.genesisSealers ?? base.genesisSealers,
+    cometbft: base.cometbft,
   };
 }
 
@@ -124,7 +131,7 @@ export function contractsOf(anchor) {
 export function recordOptions(anchor) {
   const trust = trustOf(anchor);
   const contracts = contractsOf(anchor);
-  return { chainId: trust.chainId, events: contracts ? v.eventTable(v.EVENT_ABIS, contracts) : null };
+  return { chainId: trust.chainId, cometbft: trust.cometbft, events: contracts ? v.eventTable(v.EVENT_ABIS, contracts) : null };
 }
 
 export function witnessKeys() {

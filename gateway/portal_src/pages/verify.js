@@ -29,6 +29,8 @@ function anchorDetails() {
     h("div", {}, tx("trust.chain", {}, "dt"), h("dd", {}, raw(trust.chainId ?? "—"))),
     h("div", {}, tx("trust.genesis-hash", {}, "dt"), h("dd", {}, trust.genesisHash ? short(hex(trust.genesisHash), { keep: 18 }) : tx("trust.not-pinned"))),
     h("div", {}, tx("trust.genesis-sealers", {}, "dt"), h("dd", {}, trust.genesisSealers ? h("ul", { class: "plain" }, trust.genesisSealers.map((s) => h("li", {}, short(hex(s), { keep: 12 })))) : tx("trust.not-pinned"))),
+    trust.cometbft ? h("div", {}, tx("trust.cometbft-validators", {}, "dt"), h("dd", {}, raw(trust.cometbft.chainId, { cls: "mono" }),
+      h("ul", { class: "plain" }, trust.cometbft.validators.map((val) => h("li", {}, short(hex(val.address), { keep: 12 })))))) : null,
     h("div", {}, tx("trust.contracts", {}, "dt"), h("dd", {}, contracts ? h("ul", { class: "plain" }, Object.entries(contracts).map(([name, address]) => h("li", {}, raw(name), short(address, { keep: 12 })))) : tx("trust.no-contracts"))),
     h("div", {}, tx("trust.witness-keys", {}, "dt"), h("dd", {}, num(witnessKeys().length))));
 }

@@ -12,6 +12,11 @@
 //   (the log decodes with the stated ABI to exactly the stated arguments); `format` for anything
 //   malformed. Every check runs; a failure never stops the others.
 //
+// * on a CometBFT chain (`consensus: "cometbft"`): `commit`, one per block in the order of the
+//   events, in place of `seal` (./commit.js), against the validator set of the CometBFT genesis
+//   the auditor pins (trustFrom({cometbftGenesis})), which the bundle's `cometbft` section must
+//   state; that genesis' app hash also pins the genesis hash.
+//
 // Results: [{check, subject, ok, detail}] with audit's check names and subjects; a passed event is
 // reported as check "event", a passed change as "sealer-change", the genesis as "genesis".
 
@@ -23,10 +28,11 @@ import { hexField, verifyReceipt } from "./receipt.js";
 import { slotValue, verifyAccountProof } from "./state.js";
 import { checksumAddress } from "./bytes.js";
 import * as tlog from "./tlog.js";
+import { parseValidators, sameValidators, verifyCommit } from "./commit.js";
 
 export const FORMAT = "cityledger-evidence/1";
 export const CHECKS = Object.freeze(["format", "genesis", "sealer-change", "header-hash", "block-number", "tx-proof", "tx-hash",
-  "receipt-proof", "receipt-status", "log-index", "log-content", "seal", "payload", "checkpoint", "inclusion", "cosignature"]);
+  "receipt-proof", "receipt-status", "log-index", "log-content", "seal", "commit", "payload", "checkpoint", "inclusion", "cosignature"]);
 
 const isObject = (v) => v !== null && typeof v === "object" && !Array.isArray(v);
 
@@ -45,15 +51,21 @@ export function normalizeTrust(trust = {}) {
     // number of valid cosignatures a checkpoint must carry (`--min-cosignatures`).
     witnessKeys: (trust.witnessKeys ?? []).map((k) => (typeof k === "string" ? tlog.parseVkey(k) : k)),
     minCosignatures: trust.minCosignatures ?? 0,
+    // From a pinned CometBFT genesis: {chainId, validators} (validators parsed by ./commit.js).
+    cometbft: trust.cometbft ? { chainId: String(trust.cometbft.chainId), validators: trust.cometbft.validators } : null,
   };
 }
 
 /** Trust from an address book (scripts/deploy) and/or a genesis document (node genesis.json). */
-export function trustFrom({ addressbook = null, genesis = null } = {}) {
+export function trustFrom({ addressbook = null, genesis = null, cometbftGenesis = null } = {}) {
   const trust = {};
+  if (cometbftGenesis) {
+    trust.cometbft = { chainId: cometbftGenesis.chain_id, validators: parseValidators(cometbftGenesis.validators) };
+    if (cometbftGenesis.app_hash) trust.genesisHash = `0x${String(cometbftGenesis.app_hash).toLowerCase()}`;
+  }
   if (addressbook) {
     trust.chainId = addressbook.chainId;
-    trust.genesisHash = addressbook.deployment?.blockHash;
+    trust.genesisHash ??= addressbook.deployment?.blockHash;
   }
   if (genesis) {
     trust.chainId ??= genesis.chainId ?? genesis.config?.chainId;
@@ -329,8 +341,51 @@ export function verifyBundle(doc, trust) {
     const name = isObject(event) ? `${pyStr(event.contract)}.${pyStr(event.event)}` : "?";
     eventSection(event, chainId, poa ? sets : null, report, `event ${i} (${name})`, null);
   });
+  if (doc.consensus === "cometbft") commitsSection(doc, list, trusted, report);
   checkpointSection(doc, trusted, sets, report);
   return report.toJSON();
+}
+
+/** The `commit` check of each block the events are in (audit/bundle.py _commits). */
+function commitsSection(doc, events, trust, report) {
+  const anchor = doc.cometbft;
+  const pinned = trust.cometbft;
+  let problem = null;
+  if (!pinned) problem = "no CometBFT validator set pinned: pass the network's CometBFT genesis.json";
+  else if (!isObject(anchor) || !Array.isArray(anchor.validators)) problem = "the bundle has no cometbft section stating its validator set";
+  else {
+    try {
+      if (!sameValidators(parseValidators(anchor.validators), pinned.validators) || anchor.chainId !== pinned.chainId) {
+        problem = "the bundle's CometBFT chain or validator set differs from the pinned CometBFT genesis";
+      }
+    } catch (error) {
+      problem = `the bundle's cometbft section is malformed: ${asFailed(error).detail}`;
+    }
+  }
+  const blocks = new Map();
+  for (const event of events) {
+    const proof = isObject(event) ? event.proof : null;
+    if (!isObject(proof)) continue;
+    const key = `${pyStr(proof.blockNumber)}|${pyStr(proof.blockHash)}`;
+    if (!blocks.has(key)) blocks.set(key, proof);
+  }
+  for (const proof of blocks.values()) {
+    const subject = `block ${pyStr(proof.blockNumber)}`;
+    if (problem !== null) {
+      report.add("commit", subject, false, problem);
+      continue;
+    }
+    try {
+      const certificate = proof.commit;
+      if (!isObject(certificate)) throw new CheckFailed("commit", "format: the proof carries no CometBFT commit");
+      const chain = certificate.signedHeader?.header?.chain_id;
+      if (chain !== pinned.chainId) throw new CheckFailed("commit", `header: the commit is for CometBFT chain ${pyStr(chain)}, the pinned one is ${pinned.chainId}`);
+      const verdict = verifyCommit(certificate, hexField(proof.blockHash, "blockHash"), pinned.validators);
+      report.add("commit", subject, true, `certified at CometBFT height ${verdict.height} by ${verdict.signers.length} validator(s), ${verdict.signedPower} of ${verdict.totalPower} voting power`);
+    } catch (error) {
+      report.add("commit", subject, false, asFailed(error).detail);
+    }
+  }
 }
 
 /**

@@ -5,6 +5,7 @@ import EVENT_ABIS from "cityledger:event-abis";
 
 export { CHECKS, FORMAT, SealerSet, decodeLog, deriveSealerSet, normalizeTrust, trustFrom, verifyBundle, verifyCheckpoint } from "./bundle.js";
 export { parseVkey } from "./tlog.js";
+export { headerHash as cometbftHeaderHash, verifyCommit } from "./commit.js";
 export { eventTable, verifyRecordProof } from "./record.js";
 export { verifyReceipt, decodeReceipt } from "./receipt.js";
 export { decodeHeader } from "./header.js";

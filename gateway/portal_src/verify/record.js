@@ -11,6 +11,7 @@ import { abiType, pyEqual } from "./abi.js";
 import { decodeLog, SealerSet } from "./bundle.js";
 import { hexField, verifyReceipt } from "./receipt.js";
 import { verifyBatchPath } from "./batch.js";
+import { verifyCommit } from "./commit.js";
 
 /**
  * The event ABIs of the contracts ({Contract: [{name, inputs, signature}]}) with their pinned
@@ -46,6 +47,15 @@ function receiptChecks(proof, options) {
       throw new CheckFailed("seal", `block ${proven.header.number} is sealed by ${toHex(signer)}, not by a sealer in force at block ${proven.header.number - 1}`);
     }
   }
+  // CometBFT: a proof that carries a commit, or any proof once a CometBFT genesis is pinned, is
+  // final only with a commit by > 2/3 of the pinned validator set (./commit.js).
+  if (proof.commit !== undefined || options.cometbft) {
+    const pinned = options.cometbft;
+    if (!pinned) throw new CheckFailed("commit", "no CometBFT validator set pinned to check the block's commit against");
+    const chain = proof.commit?.signedHeader?.header?.chain_id;
+    if (proof.commit && chain !== pinned.chainId) throw new CheckFailed("commit", `header: the commit is for CometBFT chain ${chain}, the pinned one is ${pinned.chainId}`);
+    verifyCommit(proof.commit, proven.header.hash, pinned.validators);
+  }
   return proven;
 }
 
@@ -71,6 +81,7 @@ function content(proven, options) {
  * Verify the `proof` of one served record.
  *
  * options: {chainId, sealerSet (from deriveSealerSet) | sealers: [hex], poa (default true),
+ *           cometbft: {chainId, validators} (a pinned CometBFT genesis, trustFrom): commits checked,
  *           events: eventTable(...) to decode the log, expect: {contract?, event?, args?}}.
  * Returns {ok, results: [{check, subject, ok, detail}], log: {contract, event, args} | null,
  * blockNumber, timestamp}; one result: "event" when every check passed, else the failing check.
