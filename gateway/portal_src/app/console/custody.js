@@ -4,11 +4,10 @@
 // Every action is a transaction signed in this tab; its proven events are checked here.
 
 import * as v from "/static/cityledger-verify.js";
-import { problemView } from "../api.js";
 import { bytes32Text } from "../custody.js";
 import { clear, formatNumber, h, num, raw, uid, when } from "../dom.js";
 import { href, t, tx } from "../i18n.js";
-import { bytes32, get, keccakHex, randomHex, send, session } from "./session.js";
+import { actionForm, bytes32, get, keccakHex, randomHex, send, session } from "./session.js";
 
 const CUSTODY_KINDS = ["Charity", "Warehouse", "Logistics", "Hospital"];
 
@@ -63,20 +62,7 @@ function alertsList(alerts) {
 /** A form in a dialog-like panel; `fields` are elements, `submit` gets the form and the result box. */
 function actionPanel(titleKey, titleParams, fields, submitKey, onSubmit) {
   const out = h("div", { class: "results" });
-  const form = h("form", { class: "panel-form" }, tx(titleKey, titleParams, "h4"), ...fields,
-    h("div", { class: "row" }, h("button", { type: "submit" }, tx(submitKey))));
-  form.addEventListener("submit", async (e) => {
-    e.preventDefault();
-    const button = form.querySelector("button[type=submit]");
-    button.disabled = true;
-    try {
-      await onSubmit(out);
-    } catch (error) {
-      if (!out.querySelector("[data-error]")) out.prepend(problemView(error));
-    } finally {
-      button.disabled = false;
-    }
-  });
+  const form = actionForm("h4", titleKey, titleParams, fields, submitKey, out, onSubmit);
   return h("div", { class: "action-panel" }, form, out);
 }
 

@@ -155,6 +155,29 @@ export async function send(out, contract, fn, args, { label } = {}) {
 }
 
 /** Verify a /v1/tx (or access) answer's events in the browser and fill `card`. */
+/**
+ * A console action's form: a heading (`titleTag`), the `fields`, a submit button. Submitting runs
+ * `onSubmit(out)` with the button disabled; a failure not already shown in `out` is shown there
+ * as the gateway's (or the chain's) problem.
+ */
+export function actionForm(titleTag, titleKey, titleParams, fields, submitKey, out, onSubmit) {
+  const form = h("form", { class: "panel-form" }, tx(titleKey, titleParams, titleTag), ...fields,
+    h("div", { class: "row" }, h("button", { type: "submit" }, tx(submitKey))));
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const button = form.querySelector("button[type=submit]");
+    button.disabled = true;
+    try {
+      await onSubmit(out);
+    } catch (error) {
+      if (!out.querySelector("[data-error]")) out.prepend(problemView(error));
+    } finally {
+      button.disabled = false;
+    }
+  });
+  return form;
+}
+
 export async function showAnswer(card, answer, label) {
   const verdicts = await checkRecords(answer.events, (e) => ({ event: e.event }));
   const verdict = answer.events.length ? overall(verdicts) : failed("log-content", "the transaction emitted no event");

@@ -10,7 +10,7 @@ import { api, problemView } from "../api.js";
 import { clear, h, num, raw, readBytes, readText, short, uid, when } from "../dom.js";
 import { t, tx, keyOr } from "../i18n.js";
 import { checking, failed, settle } from "../verdict.js";
-import { ENUMS, checkRecords, contractAddress, get, keccakHex, overall, post, randomHex, send, session, sha256Hex, showAnswer, signCall } from "./session.js";
+import { ENUMS, actionForm, checkRecords, contractAddress, get, keccakHex, overall, post, randomHex, send, session, sha256Hex, showAnswer, signCall } from "./session.js";
 
 const CLASSIFICATIONS = ENUMS["DataSharing.Classification"];
 
@@ -30,20 +30,7 @@ const seconds = (dateValue) => BigInt(Math.floor(Date.parse(`${dateValue}T23:59:
 let activity = null;
 
 function form(titleKey, params, fields, submitKey, onSubmit) {
-  const out = activity;
-  const el = h("form", { class: "panel-form" }, tx(titleKey, params, "h5"), ...fields, h("div", { class: "row" }, h("button", { type: "submit" }, tx(submitKey))));
-  el.addEventListener("submit", async (e) => {
-    e.preventDefault();
-    const button = el.querySelector("button[type=submit]");
-    button.disabled = true;
-    try {
-      await onSubmit(out);
-    } catch (error) {
-      if (!out.querySelector("[data-error]")) out.prepend(problemView(error));
-    } finally {
-      button.disabled = false;
-    }
-  });
+  const el = actionForm("h5", titleKey, params, fields, submitKey, activity, onSubmit);
   return h("div", { class: "action-panel" }, el);
 }
 
