@@ -41,9 +41,55 @@ def devnet(tmp_path: Path) -> DevNet:
     return make_devnet(tmp_path / "node")
 
 
+class CliProcess:
+    """A ``cityledger …`` child process on loopback, ready once ``url + READY_PATH`` answers 200.
+    Subclasses (dataclasses) give ``args``, ``log_path``, ``proc`` and ``url``."""
+
+    WHAT = "process"
+    READY_PATH = "/health"
+
+    def launch(self, timeout: float) -> Any:
+        log = self.log_path.open("ab")  # type: ignore[attr-defined]
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "cityledger_cli", *self.args], stdout=log,  # type: ignore[attr-defined]
+            stderr=subprocess.STDOUT, cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.WHAT} exited with {self.proc.returncode}:\n{self.log()}")
+            try:
+                if httpx.get(self.url + self.READY_PATH, timeout=1.0).status_code == 200:  # type: ignore[attr-defined]
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)  # polling interval while waiting for the port to open, not a sync sleep
+        raise RuntimeError(f"{self.WHAT} did not become ready:\n{self.log()}")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def log(self) -> str:
+        path: Path = self.log_path  # type: ignore[attr-defined]
+        return path.read_text(errors="replace")[-20_000:] if path.exists() else ""
+
+
 @dataclass
-class NodeProcess:
+class NodeProcess(CliProcess):
     """A ``cityledger node run|follow`` process on loopback."""
+
+    WHAT = "node"
 
     args: list[str]
     port: int
@@ -61,40 +107,8 @@ class NodeProcess:
         return f"ws://127.0.0.1:{self.ws_port or self.port}"
 
     def start(self, timeout: float = 60.0) -> NodeProcess:
-        log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "cityledger_cli", *self.args], stdout=log, stderr=subprocess.STDOUT,
-            cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
         self.starts += 1
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"node exited with {self.proc.returncode}:\n{self.log()}")
-            try:
-                if httpx.get(self.url + "/health", timeout=1.0).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.05)  # polling interval while waiting for the port to open, not a sync sleep
-        raise RuntimeError(f"node did not become ready:\n{self.log()}")
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")[-20_000:]
+        return self.launch(timeout)
 
     def rpc(self, method: str, params: list[Any] | None = None) -> Any:
         answer = httpx.post(self.url, json={"jsonrpc": "2.0", "id": 1, "method": method,

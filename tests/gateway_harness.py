@@ -6,8 +6,6 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import json
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -20,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from conftest import ROOT, DevNet, NodeProcess, free_port, sealer_process
+from conftest import ROOT, CliProcess, DevNet, NodeProcess, free_port, sealer_process
 
 
 def _deploy_module() -> Any:
@@ -250,8 +248,11 @@ def dump_index(url: str) -> dict[str, list[tuple[Any, ...]]]:
 
 
 @dataclass
-class GatewayProcess:
+class GatewayProcess(CliProcess):
     """A ``cityledger gateway run`` process on loopback."""
+
+    WHAT = "gateway"
+    READY_PATH = "/v1/status"
 
     args: list[str]
     port: int
@@ -263,20 +264,7 @@ class GatewayProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 60.0) -> GatewayProcess:
-        log = self.log_path.open("ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", "cityledger_cli", *self.args], stdout=log,
-                                     stderr=subprocess.STDOUT, cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"gateway exited with {self.proc.returncode}:\n{self.log()}")
-            try:
-                if httpx.get(self.url + "/v1/status", timeout=1.0).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.05)  # polling interval while the port opens, with a deadline
-        raise RuntimeError(f"gateway did not become ready:\n{self.log()}")
+        return self.launch(timeout)  # type: ignore[no-any-return]
 
     def status(self) -> dict[str, Any]:
         return dict(httpx.get(self.url + "/v1/status", timeout=10).json())
@@ -287,23 +275,6 @@ class GatewayProcess:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"not indexed to {height}: {self.status()}\n{self.log()}")
             time.sleep(0.05)  # polling the gateway's progress, with a deadline
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")[-20_000:] if self.log_path.exists() else ""
 
 
 def gateway_process(node_url: str, data_dir: Path, addressbook: Path, *extra: str) -> GatewayProcess:
