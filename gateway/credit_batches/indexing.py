@@ -215,7 +215,7 @@ class BatchWorker:
                 batch.batch_file_cid, batch.issuer_member_id, category, expected)
             if prepared is not None:
                 root, rows = build(prepared.hashes)
-                if root == prepared.root == anchored:
+                if root == anchored:
                     return Checked(expected, rows, bytearray(prepared.usccs), prepared.commitments, spool,
                                    tile_offsets(spool, expected) + [size])
                 log.warning("credit batch %d: the prepared leaves of %s do not give the anchored root; "

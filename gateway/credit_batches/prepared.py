@@ -6,12 +6,13 @@ line again. When this gateway wrote that file, it already knows the answer: a CI
 the bytes it was computed from, and the leaves were computed by the same code from the same
 values. So the upload keeps, under ``DATA_DIR/credit-prepared/<cid>``, the leaf hashes, the USCC
 bytes and the restricted commitments, bound to the CID, the issuer, the category and the count;
-the worker uses them only when all four and the root rebuilt from the leaves match the anchor, and
+the worker uses them only when all four match the anchor and the root rebuilt from the leaves is
+the anchored one, and
 otherwise (another gateway's file, another issuer, a reindex after the file was removed) checks
 the file line by line as before. The file itself is still fetched with every block verified.
 
 Layout of a prepared file: one JSON header line (``format``, ``cid``, ``issuer``, ``category``,
-``count``, ``root``, ``commitments``) then ``count`` × 32 bytes of leaf hashes and ``count`` × 18
+``count``, ``commitments``) then ``count`` × 32 bytes of leaf hashes and ``count`` × 18
 bytes of USCCs. Written to a temporary name and renamed, so a killed gateway leaves either a whole
 file or none.
 """
@@ -31,7 +32,6 @@ class Prepared:
     hashes: bytes
     usccs: bytes
     commitments: list[tuple[str, int]]
-    root: bytes
 
 
 class PreparedBatches:
@@ -45,7 +45,7 @@ class PreparedBatches:
             raise ValueError(f"not a CID: {cid!r:.80}")
         return self.directory / cid
 
-    def save(self, cid: str, issuer: int, category: int, root: bytes, hashes: bytes, usccs: bytes,
+    def save(self, cid: str, issuer: int, category: int, hashes: bytes, usccs: bytes,
              commitments: list[tuple[str, int]]) -> None:
         count = len(hashes) // 32
         if len(hashes) != 32 * count or len(usccs) != 18 * count:
@@ -53,7 +53,7 @@ class PreparedBatches:
         self.directory.mkdir(parents=True, exist_ok=True)
         path = self._path(cid)
         header = {"format": FORMAT, "cid": cid, "issuer": issuer, "category": category, "count": count,
-                  "root": "0x" + root.hex(), "commitments": commitments}
+                  "commitments": commitments}
         temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         with open(temporary, "wb") as out:
             out.write(json.dumps(header, separators=(",", ":")).encode("ascii") + b"\n")
@@ -80,8 +80,7 @@ class PreparedBatches:
                 or header.get("category") != category or header.get("count") != count
                 or len(body) != 50 * count):
             return None
-        return Prepared(body[:32 * count], body[32 * count:], [(str(c), int(i)) for c, i in header["commitments"]],
-                        bytes.fromhex(str(header["root"])[2:]))
+        return Prepared(body[:32 * count], body[32 * count:], [(str(c), int(i)) for c, i in header["commitments"]])
 
     def discard(self, cid: str) -> None:
         try:

@@ -113,7 +113,7 @@ async def upload_batch(request: Request, category: str, caller: CurrentMember, s
             batches.restricted.put_many([RestrictedContent(
                 row.uscc, row.subject_salt, value, row.severity, row.effective_date, row.expiry_date, row.amount,
                 row.summary, row.evidence_cid, row.salt) for row in built.restricted], caller.member_id)
-            batches.prepared.save(cid, caller.member_id, value, built.root, built.hashes, built.usccs,
+            batches.prepared.save(cid, caller.member_id, value, built.hashes, built.usccs,
                                   built.commitments)
             return cid
 

@@ -82,7 +82,7 @@ def test_a_prepared_batch_is_indexed_without_hashing_the_file_again_and_gives_th
     assert checked_state == "indexed"
     prepared = PreparedBatches(tmp_path / "prepared")
     cid = _cid(tmp_path)
-    prepared.save(cid, ISSUER, CATEGORY, built.root, built.hashes, built.usccs, built.commitments)
+    prepared.save(cid, ISSUER, CATEGORY, built.hashes, built.usccs, built.commitments)
 
     def no_line_by_line(*_: object) -> None:
         raise AssertionError("the prepared batch was hashed line by line")
@@ -104,7 +104,7 @@ def test_a_prepared_batch_that_does_not_fit_is_checked_line_by_line(tmp_path: Pa
     usccs = built.usccs
     if change == "count":
         hashes, usccs = hashes[:-32], usccs[:-18]
-    prepared.save(cid, ISSUER + (change == "issuer"), CATEGORY, built.root, hashes, usccs, built.commitments)
+    prepared.save(cid, ISSUER + (change == "issuer"), CATEGORY, hashes, usccs, built.commitments)
     if change == "torn":
         path = tmp_path / "prepared" / cid
         path.write_bytes(path.read_bytes()[:-1])
@@ -124,7 +124,7 @@ def test_a_prepared_batch_that_does_not_fit_is_checked_line_by_line(tmp_path: Pa
 def test_an_anchor_that_does_not_match_the_prepared_root_is_a_mismatch(tmp_path: Path) -> None:
     built = _built(tmp_path)
     prepared = PreparedBatches(tmp_path / "prepared")
-    prepared.save(_cid(tmp_path), ISSUER, CATEGORY, built.root, built.hashes, built.usccs, built.commitments)
+    prepared.save(_cid(tmp_path), ISSUER, CATEGORY, built.hashes, built.usccs, built.commitments)
     state, engine = _index(tmp_path, "index", built, prepared, root=b"\x01" * 32)
     assert state == "mismatch"
     with engine.connect() as conn:
