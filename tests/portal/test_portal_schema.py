@@ -37,8 +37,20 @@ def test_what_the_pages_must_never_write_is_refused(attributes: dict[str, Any]) 
 
 
 def test_every_check_a_shared_vector_fails_is_a_known_name() -> None:
-    known = SCHEMA["$defs"]["check"]["description"].split("Known names: ")[1].split(".")[0]
-    names = {n.strip().split(" ")[0] for n in known.split(",")}
+    names = set(SCHEMA["$defs"]["check"]["examples"])
     failing = {c for p in VECTORS.glob("*/expected.json") for c in json.loads(p.read_text())["failing"]}
     assert failing and failing <= names, failing - names
     assert all(valid({"data-verified": "false", "data-failed-check": c}) for c in failing)
+
+
+def test_every_check_the_verifiers_name_is_a_known_name() -> None:
+    """The browser verifier's and the gateway's check lists are inside the published names."""
+    import re
+
+    from gateway.proofs import RECEIPT_CHECKS
+
+    source = (Path(__file__).resolve().parents[2] / "gateway" / "portal_src" / "verify" / "bundle.js").read_text()
+    listed = re.search(r"export const CHECKS = Object.freeze\(\[(.*?)\]\)", source, re.S)
+    assert listed is not None
+    browser = set(re.findall(r'"([a-z-]+)"', listed.group(1)))
+    assert browser and browser | set(RECEIPT_CHECKS) <= set(SCHEMA["$defs"]["check"]["examples"])
