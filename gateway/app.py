@@ -61,13 +61,13 @@ class Services:
     comet: CometGenesis | None = None
 
 
-def _consensus(settings: Settings) -> str:
+def consensus_of(settings: Settings) -> str:
     """How the chain's blocks are certified, from the operator's configuration (no guessing from
     the node): a CometBFT genesis given (``--cometbft-genesis``) means ``cometbft``; otherwise the
     address book's ``consensus``; otherwise a chain deployed at genesis by CityLedger's node seals
     its headers (``cityledger-poa``) and any other chain has no consensus proof (``none``). At
     start the gateway asks the node ``cityledger_getCommit`` and refuses to run a CometBFT chain
-    as a sealed one (``_check_consensus``)."""
+    as a sealed one (``check_consensus``)."""
     import json
 
     doc = json.loads(settings.addressbook.read_text())
@@ -84,15 +84,16 @@ def _consensus(settings: Settings) -> str:
     return "cityledger-poa" if int(doc.get("deployment", {}).get("block", -1)) == 0 else "none"
 
 
-async def _check_consensus(services: Services) -> None:
+async def check_consensus(consensus: str, rpc: RpcClient) -> None:
     """A node that answers ``cityledger_getCommit`` with a commit (or "not committed yet") is a
-    CometBFT validator; a proof-of-authority node answers that it seals blocks itself."""
+    CometBFT validator; a proof-of-authority node answers that it seals blocks itself. Refuses to
+    read a validator's blocks as sealed ones (``consensus`` from ``consensus_of``)."""
     from gateway.errors import UpstreamRpcError
 
-    if services.consensus != "cityledger-poa":
+    if consensus != "cityledger-poa":
         return
     try:
-        await services.rpc.call("cityledger_getCommit", ["0x1"])
+        await rpc.call("cityledger_getCommit", ["0x1"])
     except UpstreamRpcError as exc:
         if "CometBFT-committed" not in exc.message:
             return
@@ -109,7 +110,7 @@ def build_services(settings: Settings) -> Services:
     book = AddressBook.load(settings.addressbook)
     codec = EventCodec(settings.artifacts, book)
     metrics = Metrics()
-    consensus = _consensus(settings)
+    consensus = consensus_of(settings)
     poa = consensus == "cityledger-poa"
     comet = CometGenesis.load(settings.cometbft_genesis) if settings.cometbft_genesis is not None else None
     if comet is not None and book.deployment_block == 0 and comet.app_hash and comet.app_hash != book.deployment_hash:
@@ -187,7 +188,7 @@ def create_app(settings: Settings) -> FastAPI:
         if chain_id != services.book.chain_id:
             raise ConfigurationInvalid(f"the node serves chain {chain_id}, the address book is for chain "
                                        f"{services.book.chain_id}")
-        await _check_consensus(services)
+        await check_consensus(services.consensus, services.rpc)
         from gateway.credit_batches.service import of as credit_batches
 
         batches = credit_batches(services)

@@ -137,11 +137,21 @@ def reindex(yes: bool, **opts: Any) -> None:
     import asyncio
 
     from gateway import db
-    from gateway.app import build_services
+    from gateway.app import build_services, check_consensus, consensus_of
+    from gateway.chain.rpc import RpcClient
 
     opts.setdefault("public_url", None)
     opts["listen"] = DEFAULT_LISTEN
     settings = build_settings(opts)
+
+    async def refuse_wrong_consensus() -> None:  # before anything is dropped
+        rpc = RpcClient(settings.rpc_url)
+        try:
+            await check_consensus(consensus_of(settings), rpc)
+        finally:
+            await rpc.close()
+
+    asyncio.run(refuse_wrong_consensus())
     if not yes:
         click.confirm(f"Drop the index at {settings.resolved_database_url} and rebuild it?", abort=True)
     engine = db.make_engine(settings.resolved_database_url)
