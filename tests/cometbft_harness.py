@@ -45,6 +45,12 @@ class Network:
         node.start(timeout=120)
 
     def stop_all(self) -> None:
+        """SIGTERM to every node at once, then wait for each (``stop`` kills one that hangs)."""
+        import signal
+
+        for node in self.nodes:
+            if node.proc is not None and node.proc.poll() is None:
+                node.proc.send_signal(signal.SIGTERM)
         for node in self.nodes:
             node.stop()
 

@@ -1,5 +1,6 @@
-"""Gateway test harness (fixtures registered in tests/conftest.py): a real node process, the address book ``scripts/deploy`` writes for it, and
-the gateway app in-process (``create_app`` through ``httpx.ASGITransport``, lifespan included)."""
+"""Gateway test harness (fixtures registered in tests/conftest.py): a real chain (CityLedger's sealer,
+anvil, or node 1 of four CometBFT validators), the address book ``scripts/deploy`` writes for it,
+and the gateway app in-process (``create_app`` through ``httpx.ASGITransport``, lifespan included)."""
 
 from __future__ import annotations
 
@@ -102,16 +103,57 @@ def start_anvil(devnet: DevNet, workdir: Path) -> AnvilChain:
     return AnvilChain(url, proc, book)
 
 
-@pytest.fixture(params=["cityledger", "anvil"])
+@dataclass
+class CometChain:
+    """Four CityLedger validators on CometBFT (``scripts/testnet`` over ``devnet``'s genesis and
+    keys); the gateway talks to node 1, as it would to any one validator, and pins the network's
+    CometBFT genesis (the validator set every block's commit is checked against)."""
+
+    network: Any
+    kind: str = "cometbft"
+
+    @property
+    def node(self) -> NodeProcess:
+        return self.network.nodes[1]  # type: ignore[no-any-return]
+
+    @property
+    def url(self) -> str:
+        return self.node.url
+
+    @property
+    def cometbft_genesis(self) -> Path:
+        return self.network.cometbft_genesis_path  # type: ignore[no-any-return]
+
+    def rpc(self, method: str, params: list[Any] | None = None) -> Any:
+        return self.node.rpc(method, params)
+
+    def stop(self) -> None:
+        self.network.stop_all()
+
+
+def start_cometbft(devnet: DevNet) -> CometChain:
+    from cometbft_harness import Network
+
+    network = Network(devnet.data_dir)  # reuses devnet's genesis.json and dev-keys.json
+    try:
+        network.start_all()
+    except BaseException:
+        network.stop_all()
+        raise
+    return CometChain(network)
+
+
+@pytest.fixture(params=["cityledger", "anvil", "cometbft"])
 def chain(request: pytest.FixtureRequest, devnet: DevNet, tmp_path: Path) -> Iterator[Any]:
-    """The chain a gateway test runs against: CityLedger's own node, and anvil (every gateway
-    test runs on both: the gateway needs nothing but standard JSON-RPC)."""
-    if request.param == "anvil":
-        anvil = start_anvil(devnet, tmp_path / "anvil")
+    """The chain a gateway test runs against: CityLedger's own node (one sealer), anvil (no
+    seals: the gateway needs nothing but standard JSON-RPC), and node 1 of a four-validator
+    CometBFT network (commits in place of seals). Every gateway test runs on all three."""
+    if request.param in ("anvil", "cometbft"):
+        started = start_anvil(devnet, tmp_path / "anvil") if request.param == "anvil" else start_cometbft(devnet)
         try:
-            yield anvil
+            yield started
         finally:
-            anvil.stop()
+            started.stop()
         return
     proc = sealer_process(devnet, block_time=0.05, ws=False).start()
     try:
@@ -129,6 +171,56 @@ def addressbook(chain: Any, devnet: DevNet, tmp_path: Path) -> Path:
 
 def on_anvil(chain: Any) -> bool:
     return isinstance(chain, AnvilChain)
+
+
+def on_cometbft(chain: Any) -> bool:
+    return isinstance(chain, CometChain)
+
+
+def consensus_settings(chain: Any) -> dict[str, Any]:
+    """``Settings`` fields the gateway needs for ``chain``'s consensus: on CometBFT, the pinned
+    CometBFT genesis; nothing otherwise."""
+    return {"cometbft_genesis": chain.cometbft_genesis} if on_cometbft(chain) else {}
+
+
+def assert_certified(chain: Any, devnet: DevNet, proof: dict[str, Any], header: Any) -> None:
+    """``proof``'s block (its decoded ``header``) is certified the way ``chain`` certifies blocks:
+    sealed by the development sealer, committed by more than 2/3 of the pinned CometBFT validators
+    (the proof then carries the commit), or (anvil) not at all."""
+    from gateway.chain.commit import CometGenesis, verify_commit
+    from gateway.proofs import verify_seal
+
+    if on_anvil(chain):
+        assert "commit" not in proof
+    elif on_cometbft(chain):
+        genesis = CometGenesis.load(chain.cometbft_genesis)
+        assert 3 * verify_commit(proof["commit"], bytes(header.hash), genesis) > 2 * sum(
+            v.power for v in genesis.validators)
+    else:
+        sealer = bytes.fromhex(devnet.keys["sealer"]["address"][2:])
+        assert verify_seal(header, [sealer]) == sealer
+
+
+def gateway_settings(chain: Any, addressbook: Path, tmp_path: Path, **extra: Any) -> Any:
+    """The gateway's settings for a test over ``chain`` (index and payloads under ``tmp_path/gw``)."""
+    from gateway.settings import Settings
+
+    return Settings(rpc_url=chain.url, data_dir=tmp_path / "gw", addressbook=addressbook, **consensus_settings(chain),
+                    **extra)
+
+
+def trust_documents(chain: Any, addressbook: Path) -> list[Any]:
+    """What an auditor pins to verify a bundle from ``chain`` (``audit verify --trust``): the
+    address book, and on CometBFT the network's CometBFT genesis (the validators of commits)."""
+    documents = [json.loads(addressbook.read_text())]
+    if on_cometbft(chain):
+        documents.append(json.loads(chain.cometbft_genesis.read_text()))
+    return documents
+
+
+def consensus_args(chain: Any) -> list[str]:
+    """``cityledger gateway run`` options for ``chain``'s consensus (see ``consensus_settings``)."""
+    return ["--cometbft-genesis", str(chain.cometbft_genesis)] if on_cometbft(chain) else []
 
 
 @asynccontextmanager

@@ -1,5 +1,6 @@
-"""``cityledger audit run`` against real node processes: a demo-like chain passes clean and shows its
-short delivery as a loss with its proof; a chain with planted violations (blocks crafted and sealed
+"""``cityledger audit run`` against real node processes: a demo-like chain (made by the one sealer,
+and by four CometBFT validators audited through node 1 with commits in place of seals) passes clean
+and shows its short delivery as a loss with its proof; a chain with planted violations (blocks crafted and sealed
 outside the rules, ``tests/audit/forge.py``) fails and lists each one; the differential executor
 reports a state root it disagrees with, both roots shown; a changed payload byte is named; the
 report renders in headless Chromium with charts of the audited chain and no network."""
@@ -22,7 +23,7 @@ from audit.bundle import verify_receipt
 from conftest import ROOT, DevNet, NodeProcess, make_devnet, sealer_process
 from forge import ForgedLog, Forger
 from gateway_flows import credit_flow, custody_flow, share_flow
-from gateway_harness import actor, write_addressbook
+from gateway_harness import actor, start_cometbft, write_addressbook
 
 
 def audit_run(rpc: str, out: Path, *extra: str) -> tuple[int, dict[str, Any], str]:
@@ -37,15 +38,21 @@ def _b32(text: str) -> bytes:
     return text.encode().ljust(32, b"\0")
 
 
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+@pytest.fixture(scope="module", params=["cityledger", "cometbft"])
+def demo(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """A demo-like chain: the share, custody and credit flows, plus a lot whose intake document is
-    a real payload in an embedded store."""
+    a real payload in an embedded store; made by the one sealer, and by four CometBFT validators
+    (audited through node 1, commits checked in place of seals)."""
     from gateway.payloads.store import StoreSettings, open_store
 
     root = tmp_path_factory.mktemp("demo")
     devnet = make_devnet(root / "node")
-    node = sealer_process(devnet, block_time=0.05, ws=False).start()
+    if request.param == "cometbft":
+        comet = start_cometbft(devnet)
+        node, stop, consensus = comet.node, comet.stop, ["--cometbft-genesis", str(comet.cometbft_genesis)]
+    else:
+        node = sealer_process(devnet, block_time=0.05, ws=False).start()
+        stop, consensus = node.stop, []
     try:
         book = write_addressbook(node.url, devnet.genesis_path, root / "addressbook.json")
         share_flow(node, devnet, book)
@@ -58,15 +65,15 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         red_cross.send("SupplyCustody", "registerLot", _b32("GTIN:06901234567885"), 200, _b32("piece"),
                        keccak(b"salt|ABC Co."), "ABC Co.", cid, 1_900_000_000)
         yield {"node": node, "devnet": devnet, "book": book, "lots": lots, "store": root / "payloads", "cid": cid,
-               "root": root}
+               "root": root, "kind": request.param, "consensus": consensus}
     finally:
-        node.stop()
+        stop()
 
 
 @pytest.fixture(scope="module")
 def demo_report(demo: dict[str, Any]) -> dict[str, Any]:
     out = demo["root"] / "report"
-    code, report, output = audit_run(demo["node"].url, out, "--store", str(demo["store"]))
+    code, report, output = audit_run(demo["node"].url, out, "--store", str(demo["store"]), *demo["consensus"])
     assert code == 0, output
     return {"out": out, "report": report, "output": output}
 
@@ -75,14 +82,20 @@ def test_demo_chain_passes_and_shows_the_short_delivery_as_a_loss(demo_report: d
     report = demo_report["report"]
     assert report["ok"] and report["summary"]["violations"] == 0, report["findings"]
     chain = report["chain"]
-    assert chain["consensus"] == "cityledger-poa" and chain["transactions"] >= 19
+    assert chain["consensus"] == ("cometbft" if demo["kind"] == "cometbft" else "cityledger-poa")
+    assert chain["transactions"] >= 19
     # Every block re-executed by go-ethereum's t8n, and every one agreed.
     assert report["executor"]["name"].startswith("go-ethereum evm t8n v1.17.10")
     assert report["executor"]["blocksJudged"] == report["executor"]["blocksAgreed"] == chain["head"]
     assert {b["executor"] for b in report["blocks"]} == {report["executor"]["name"]}
     checks = report["summary"]["checks"]
-    for name in ("genesis", "header", "seal", "chain data", "re-execution", "checkpoint", "conservation (state)",
-                 "custody events", "accesses", "credit entries", "payload"):
+    if demo["kind"] == "cometbft":  # commits certify every block; the validators sign no checkpoints
+        assert checks["commit"] >= chain["head"] and "seal" not in checks and "checkpoint" not in checks
+        assert any("signs no checkpoints" in note for note in report["notes"])
+    else:
+        assert checks["seal"] >= chain["head"] and checks["checkpoint"] > 0 and "commit" not in checks
+    for name in ("genesis", "header", "chain data", "re-execution", "conservation (state)", "custody events",
+                 "accesses", "credit entries", "payload"):
         assert checks.get(name, 0) > 0, name
     (loss,) = [f for f in report["findings"] if f["severity"] == "loss"]
     assert "10 of 600" in loss["message"] and "crushed" in loss["message"]
@@ -101,7 +114,7 @@ def test_a_changed_payload_byte_is_named(demo: dict[str, Any], tmp_path: Path) -
     data = bytearray(block.read_bytes())
     data[100] ^= 0x01
     block.write_bytes(bytes(data))
-    code, report, output = audit_run(demo["node"].url, tmp_path / "report", "--store", str(store))
+    code, report, output = audit_run(demo["node"].url, tmp_path / "report", "--store", str(store), *demo["consensus"])
     assert code == 1, output
     (finding,) = [f for f in report["findings"] if f["rule"] == "payload" and f["severity"] == "violation"]
     assert demo["cid"] in finding["message"] and "hashes to sha2-256" in finding["message"]

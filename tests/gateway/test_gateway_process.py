@@ -12,7 +12,7 @@ import pytest
 
 from conftest import ROOT, DevNet, NodeProcess
 from gateway_flows import credit_flow, custody_flow, share_flow
-from gateway_harness import actor, dump_index, gateway_process
+from gateway_harness import actor, consensus_args, dump_index, gateway_process, on_cometbft
 
 
 def _many_blocks(chain: NodeProcess, devnet: DevNet, addressbook: Path, n: int) -> None:
@@ -47,7 +47,8 @@ def test_killed_mid_indexing_resumes_and_equals_a_rebuild(chain: NodeProcess, ad
     head = int(chain.rpc("eth_blockNumber"), 16)
     live, rebuilt = database
 
-    gateway = gateway_process(chain.url, tmp_path / "gw", addressbook, "--db", live, "--index-batch", "1").start()
+    gateway = gateway_process(chain.url, tmp_path / "gw", addressbook, "--db", live, "--index-batch", "1",
+                              *consensus_args(chain)).start()
     try:
         # Kill it while it is part way through the chain, then let a new process finish.
         while gateway.status()["indexedHeight"] < head // 3:
@@ -55,7 +56,7 @@ def test_killed_mid_indexing_resumes_and_equals_a_rebuild(chain: NodeProcess, ad
         gateway.kill()
         partial = dump_index(live)
         assert 0 < len(partial["indexed_block"]) < head + 1
-        gateway = gateway_process(chain.url, tmp_path / "gw", addressbook, "--db", live).start()
+        gateway = gateway_process(chain.url, tmp_path / "gw", addressbook, "--db", live, *consensus_args(chain)).start()
         gateway.wait_indexed(head)
         status = gateway.status()
         assert status["indexerError"] is None and status["lag"] == 0
@@ -66,10 +67,12 @@ def test_killed_mid_indexing_resumes_and_equals_a_rebuild(chain: NodeProcess, ad
     start = json.loads(addressbook.read_text())["deployment"]["block"]  # 0 on CityLedger, later on anvil
     assert numbers == list(range(start, start + len(numbers))) and numbers[-1] >= head  # no gap, no duplicate
 
-    result = subprocess.run(
-        [sys.executable, "-m", "cityledger_cli", "gateway", "reindex", "--yes", "--rpc", chain.url, "--data-dir",
-         str(tmp_path / "gw2"), "--addressbook", str(addressbook), "--db", rebuilt],
-        cwd=ROOT, capture_output=True, text=True, timeout=300)
+    reindex = [sys.executable, "-m", "cityledger_cli", "gateway", "reindex", "--yes", "--rpc", chain.url, "--data-dir",
+               str(tmp_path / "gw2"), "--addressbook", str(addressbook), "--db", rebuilt]
+    if on_cometbft(chain):  # a validator's blocks are never read as sealed ones: refused before any drop
+        refused = subprocess.run(reindex, cwd=ROOT, capture_output=True, text=True, timeout=300)
+        assert refused.returncode == 2 and "--cometbft-genesis" in refused.stderr, refused.stderr
+    result = subprocess.run(reindex + consensus_args(chain), cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     again = dump_index(rebuilt)
     height = max(row[0] for row in again["indexed_block"])

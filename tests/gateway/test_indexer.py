@@ -13,16 +13,15 @@ from gateway.records.credit import CreditEntry, IssuerAuthorization
 from gateway.records.custody import CustodyEvent, Lot, Transfer, conserved
 from gateway.records.members import Member, MemberAccount, Proposal, RoleSet
 from gateway.records.sharing import Access, Dataset, ShareRequest
-from gateway.settings import Settings
 from gateway_flows import credit_flow, custody_flow, share_flow
-from gateway_harness import gateway_client, run, wait_indexed
+from gateway_harness import gateway_client, gateway_settings, run, wait_indexed
 
 
 def test_indexer_builds_every_record_kind(chain: NodeProcess, addressbook: Path, tmp_path: Path, devnet: DevNet) -> None:
     shared = share_flow(chain, devnet, addressbook)
     lots = custody_flow(chain, devnet, addressbook)
     credit = credit_flow(chain, devnet, addressbook)
-    settings = Settings(rpc_url=chain.url, data_dir=tmp_path / "gw", addressbook=addressbook)
+    settings = gateway_settings(chain, addressbook, tmp_path)
 
     async def scenario() -> None:
         async with gateway_client(settings) as (app, _client):

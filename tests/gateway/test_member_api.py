@@ -12,9 +12,8 @@ from eth_account import Account
 from eth_account.messages import encode_defunct
 
 from conftest import DevNet, NodeProcess
-from gateway.settings import Settings
 from gateway_flows import custody_flow, share_flow
-from gateway_harness import actor, gateway_client, run, wait_indexed
+from gateway_harness import actor, gateway_client, gateway_settings, run, wait_indexed
 
 
 def _key(devnet: DevNet, who: str) -> str:
@@ -37,8 +36,7 @@ async def token_of(client: httpx.AsyncClient, key: str) -> dict[str, str]:
 def test_sign_in_and_member_views(chain: NodeProcess, addressbook: Path, tmp_path: Path, devnet: DevNet) -> None:
     shared = share_flow(chain, devnet, addressbook)
     lots = custody_flow(chain, devnet, addressbook)
-    settings = Settings(rpc_url=chain.url, data_dir=tmp_path / "gw", addressbook=addressbook,
-                        public_url="http://gateway.test")
+    settings = gateway_settings(chain, addressbook, tmp_path, public_url="http://gateway.test")
 
     async def scenario() -> None:
         async with gateway_client(settings) as (app, client):
@@ -95,8 +93,8 @@ def test_alerts_follow_the_thresholds(chain: NodeProcess, addressbook: Path, tmp
                              b"\x01" * 32, "", "bafkdoc", 0)
     lot_id = red_cross.event_args(receipt, "LotRegistered")["lotId"]
     red_cross.send("SupplyCustody", "transfer", lot_id, 100, members["Central Relief Warehouse"])
-    settings = Settings(rpc_url=chain.url, data_dir=tmp_path / "gw", addressbook=addressbook,
-                        public_url="http://gateway.test", alerts={"transit_seconds": 3600, "loss_ratio": 0.01})
+    settings = gateway_settings(chain, addressbook, tmp_path, public_url="http://gateway.test",
+                                alerts={"transit_seconds": 3600, "loss_ratio": 0.01})
 
     async def scenario() -> None:
         async with gateway_client(settings) as (app, client):
@@ -115,8 +113,7 @@ def test_alerts_follow_the_thresholds(chain: NodeProcess, addressbook: Path, tmp
 
 
 def test_sign_in_refusals_say_why(chain: NodeProcess, addressbook: Path, tmp_path: Path, devnet: DevNet) -> None:
-    settings = Settings(rpc_url=chain.url, data_dir=tmp_path / "gw", addressbook=addressbook,
-                        public_url="http://gateway.test")
+    settings = gateway_settings(chain, addressbook, tmp_path, public_url="http://gateway.test")
 
     async def scenario() -> None:
         async with gateway_client(settings) as (app, client):
@@ -160,8 +157,7 @@ def test_sign_in_refusals_say_why(chain: NodeProcess, addressbook: Path, tmp_pat
 
 def test_a_suspended_member_loses_access_at_its_next_request(chain: NodeProcess, addressbook: Path, tmp_path: Path,
                                                             devnet: DevNet) -> None:
-    settings = Settings(rpc_url=chain.url, data_dir=tmp_path / "gw", addressbook=addressbook,
-                        public_url="http://gateway.test")
+    settings = gateway_settings(chain, addressbook, tmp_path, public_url="http://gateway.test")
     hospital_id = next(m["id"] for m in devnet.keys["members"] if "Hospital" in m["name"])
 
     async def scenario() -> None:

@@ -10,15 +10,14 @@ from pathlib import Path
 from conftest import DevNet, NodeProcess
 from gateway.payloads.cids import cid_text
 from gateway.payloads.unixfs import import_bytes
-from gateway.settings import Settings
-from gateway_harness import gateway_client, run, wait_indexed
+from gateway_harness import gateway_client, gateway_settings, run, wait_indexed
 
 HEADERS_KEY = "X-CityLedger-Test-Member"
 
 
 def test_upload_download_limit_and_corruption(chain: NodeProcess, addressbook: Path, tmp_path: Path, devnet: DevNet) -> None:
-    settings = Settings(rpc_url=chain.url, data_dir=tmp_path / "gw", addressbook=addressbook,
-                        test_member_header=True, max_upload_bytes=3 * 1024 * 1024)
+    settings = gateway_settings(chain, addressbook, tmp_path, test_member_header=True,
+                                max_upload_bytes=3 * 1024 * 1024)
     member = {HEADERS_KEY: devnet.keys["members"][2]["address"]}
 
     async def scenario() -> None:

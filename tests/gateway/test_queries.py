@@ -12,11 +12,10 @@ from sqlmodel import select
 from conftest import DevNet, NodeProcess
 from gateway import db
 from gateway.receipt_code import short_code
-from gateway.proofs import ReceiptProof, verify_receipt_proof, verify_seal
+from gateway.proofs import ReceiptProof, verify_receipt_proof
 from gateway.records.custody import Lot
-from gateway.settings import Settings
 from gateway_flows import credit_flow, custody_flow
-from gateway_harness import actor, gateway_client, on_anvil, run, wait_indexed
+from gateway_harness import actor, assert_certified, gateway_client, gateway_settings, run, wait_indexed
 
 
 def _flip_last_byte(hex_text: str) -> str:
@@ -27,8 +26,7 @@ def test_trace_and_credit_answers_carry_checked_proofs(chain: NodeProcess, addre
                                                        devnet: DevNet) -> None:
     lots = custody_flow(chain, devnet, addressbook)
     credit_flow(chain, devnet, addressbook)
-    settings = Settings(rpc_url=chain.url, data_dir=tmp_path / "gw", addressbook=addressbook)
-    sealer = bytes.fromhex(devnet.keys["sealer"]["address"][2:])
+    settings = gateway_settings(chain, addressbook, tmp_path)
 
     async def scenario() -> None:
         async with gateway_client(settings) as (app, client):
@@ -55,8 +53,7 @@ def test_trace_and_credit_answers_carry_checked_proofs(chain: NodeProcess, addre
             for event in trace["events"]:
                 assert event["verified"] is True
                 proven = verify_receipt_proof(ReceiptProof.from_json(event["proof"]))
-                if not on_anvil(chain):
-                    assert verify_seal(proven.header, [sealer]) == sealer
+                assert_certified(chain, devnet, event["proof"], proven.header)
             registered = trace["events"][0]
             assert registered["kind"] == "LotRegistered"
 

@@ -13,9 +13,8 @@ from eth_account import Account
 from conftest import DevNet, NodeProcess
 from gateway.client.transactions import Signer, TxBuilder
 from gateway.contracts import AddressBook
-from gateway.settings import Settings
 from gateway_flows import share_flow
-from gateway_harness import ROOT, gateway_client, run, wait_indexed
+from gateway_harness import ROOT, gateway_client, gateway_settings, run, wait_indexed
 from test_member_api import token_of
 
 
@@ -33,7 +32,7 @@ async def _signed(client: httpx.AsyncClient, builder: TxBuilder, signer: Signer,
 
 def test_relay_answers_with_proofs_and_refuses_what_it_must(chain: NodeProcess, addressbook: Path, tmp_path: Path,
                                                             devnet: DevNet) -> None:
-    settings = Settings(rpc_url=chain.url, data_dir=tmp_path / "gw", addressbook=addressbook, public_url="http://gateway.test")
+    settings = gateway_settings(chain, addressbook, tmp_path, public_url="http://gateway.test")
     builder = TxBuilder(ROOT / "contracts" / "artifacts", AddressBook.load(addressbook))
     red_cross = _member(devnet, "Red Cross")
     signer = Signer(red_cross["private_key"], devnet.chain_id)
@@ -89,7 +88,7 @@ def test_relay_answers_with_proofs_and_refuses_what_it_must(chain: NodeProcess, 
 def test_grant_payload_released_only_after_a_sealed_access(chain: NodeProcess, addressbook: Path, tmp_path: Path,
                                                          devnet: DevNet) -> None:
     shared = share_flow(chain, devnet, addressbook)  # cap 2, two accesses already recorded, cid "bafkpayload"
-    settings = Settings(rpc_url=chain.url, data_dir=tmp_path / "gw", addressbook=addressbook, public_url="http://gateway.test")
+    settings = gateway_settings(chain, addressbook, tmp_path, public_url="http://gateway.test")
     builder = TxBuilder(ROOT / "contracts" / "artifacts", AddressBook.load(addressbook))
     health = _member(devnet, "Health")
     signer = Signer(health["private_key"], devnet.chain_id)
@@ -125,7 +124,7 @@ def test_a_delivered_payload_is_fetched_once_per_access_and_decrypts(chain: Node
     from gateway.payloads.encryption import decrypt_stream, encrypt_stream, key_pair_from_private_key
     from gateway_flows import sign_share_request
 
-    settings = Settings(rpc_url=chain.url, data_dir=tmp_path / "gw", addressbook=addressbook, public_url="http://gateway.test")
+    settings = gateway_settings(chain, addressbook, tmp_path, public_url="http://gateway.test")
     builder = TxBuilder(ROOT / "contracts" / "artifacts", AddressBook.load(addressbook))
     health, transport = _member(devnet, "Health"), _member(devnet, "Transport")
     h_signer, t_signer = Signer(health["private_key"], devnet.chain_id), Signer(transport["private_key"], devnet.chain_id)

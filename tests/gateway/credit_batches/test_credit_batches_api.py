@@ -15,15 +15,15 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from audit.bundle import Trust, verify_bundle
+from audit.bundle import verify_bundle
+from audit.verify import trust_from
 from conftest import DevNet, NodeProcess
 from gateway.credit_batches.leaves import BatchLeaf, keccak256
 from gateway.credit_batches.restricted import RestrictedContent
 from gateway.credit_batches.tree import process_path
 from gateway.proofs import ReceiptProof, verify_receipt_proof
-from gateway.settings import Settings
 from gateway_flows import authorise_regulator
-from gateway_harness import ChainActor, actor, gateway_client, run, wait_indexed
+from gateway_harness import ChainActor, actor, gateway_client, gateway_settings, run, trust_documents, wait_indexed
 
 SCHEMAS = Path(__file__).resolve().parents[3] / "gateway" / "schemas"
 
@@ -97,8 +97,8 @@ def test_batches_upload_anchor_index_and_serve_with_proofs(chain: NodeProcess, a
     auditor = actor(chain, devnet, addressbook, "Audit NGO")
     department = actor(chain, devnet, addressbook, "Health")
     reg_id = next(m["id"] for m in devnet.keys["members"] if m["kind"] == "regulator")
-    settings = Settings(rpc_url=chain.url, data_dir=tmp_path / "gw", addressbook=addressbook,
-                        database_url=database_url, test_member_header=True, max_batch_upload_bytes=2_000_000)
+    settings = gateway_settings(chain, addressbook, tmp_path, database_url=database_url, test_member_header=True,
+                                max_batch_upload_bytes=2_000_000)
     as_regulator = {TEST_MEMBER: regulator.address, "content-type": "text/csv"}
     count = 300
 
@@ -184,14 +184,14 @@ def test_batches_upload_anchor_index_and_serve_with_proofs(chain: NodeProcess, a
 
             # The evidence bundle verifies with the audit package's own code; a changed leaf field fails.
             bundle = (await client.get(f"/v1/evidence/credit-batch-entry/{batch_id}/57")).json()
-            genesis_hash = bytes.fromhex(json.loads(addressbook.read_text())["deployment"]["blockHash"][2:])
+            trust = trust_from(trust_documents(chain, addressbook))
             validate(bundle, "evidence.schema.json")
             validate(target["proof"], "proof.schema.json")
-            report = verify_bundle(bundle, Trust(chain_id=devnet.chain_id, genesis_hash=genesis_hash))
+            report = verify_bundle(bundle, trust)
             assert report.ok, report.failures
             assert {r.check for r in report.results} >= {"batch-path"}
             bundle["batchEntries"][0]["leaf"]["amount"] = "1"
-            failures = verify_bundle(bundle, Trust(chain_id=devnet.chain_id, genesis_hash=genesis_hash)).failures
+            failures = verify_bundle(bundle, trust).failures
             assert [f.check for f in failures] == ["batch-path"]
 
             # Restricted entries: open to an auditor with the commitment check; refused to a department.
