@@ -50,8 +50,8 @@ def _value(kind: str, value: Any) -> Any:
             raise EntryInvalid("format", f"expected 0x and {2 * size} hex digits, got {value!r:.80}")
         return bytes.fromhex(value[2:])
     parsed = int(value) if isinstance(value, (int, str)) and not isinstance(value, bool) else -1
-    if parsed < 0:
-        raise EntryInvalid("format", f"expected a non-negative integer, got {value!r:.40}")
+    if not 0 <= parsed < 1 << int(kind[4:]):
+        raise EntryInvalid("format", f"expected a non-negative {kind}, got {value!r:.40}")
     return parsed
 
 
