@@ -280,7 +280,16 @@ class ChainActor:
             raise RuntimeError(f"{contract}.{function} would revert: {decoded or answer['error']}")
         if expect_revert is not None:
             raise AssertionError(f"{contract}.{function} did not revert with {expect_revert}")
-        gas = int(int(answer["result"], 16) * 1.3) + 50_000
+        return self._sign_and_wait(to, data, int(int(answer["result"], 16) * 1.3) + 50_000)
+
+    def send_data(self, to: str, data: str) -> dict[str, Any]:
+        """Sign calldata someone prepared (``to`` and ``data`` as 0x-hex, e.g. a gateway's anchor
+        call) with the member's own key, send it, and wait for its receipt (status 1 expected)."""
+        call = {"from": self.address, "to": to, "data": data}
+        gas = int(self.rpc("eth_estimateGas", [call]), 16) * 2
+        return self._sign_and_wait(bytes.fromhex(to[2:]), bytes.fromhex(data[2:]), gas)
+
+    def _sign_and_wait(self, to: bytes, data: bytes, gas: int) -> dict[str, Any]:
         nonce = int(self.rpc("eth_getTransactionCount", [self.address, "pending"]), 16)
         raw = self.signer.sign(to, data, nonce=nonce, gas=gas)
         tx_hash = self.rpc("eth_sendRawTransaction", ["0x" + raw.hex()])

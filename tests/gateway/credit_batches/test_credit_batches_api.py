@@ -8,7 +8,6 @@ their anchor or cannot be fetched."""
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,7 @@ from gateway.credit_batches.restricted import RestrictedContent
 from gateway.credit_batches.tree import process_path
 from gateway.proofs import ReceiptProof, verify_receipt_proof
 from gateway_flows import authorise_regulator
-from gateway_harness import ChainActor, actor, gateway_client, gateway_settings, run, trust_documents, wait_indexed
+from gateway_harness import actor, gateway_client, gateway_settings, run, trust_documents, wait_indexed
 
 SCHEMAS = Path(__file__).resolve().parents[3] / "gateway" / "schemas"
 
@@ -55,23 +54,6 @@ def _batch_csv(count: int) -> str:
         rows.append(f"{code},{1 + i % 3},2024-01-{1 + i % 28:02d},{'' if i % 2 else '2027-01-01'},{i * 100},"
                     f"\"第{i}号处罚决定, 罚款\",bafkreievidence{i},{visibility}\n")
     return HEADER + "".join(rows)
-
-
-def send_call(who: ChainActor, to: str, data: str) -> dict[str, Any]:
-    """Sign ``data`` for ``to`` with the member's own key and send it to the node."""
-    call = {"from": who.address, "to": to, "data": data}
-    gas = int(who.rpc("eth_estimateGas", [call]), 16) * 2
-    nonce = int(who.rpc("eth_getTransactionCount", [who.address, "pending"]), 16)
-    raw = who.signer.sign(bytes.fromhex(to[2:]), bytes.fromhex(data[2:]), nonce=nonce, gas=gas)
-    tx_hash = who.rpc("eth_sendRawTransaction", ["0x" + raw.hex()])
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        receipt = who.rpc("eth_getTransactionReceipt", [tx_hash])
-        if receipt is not None:
-            assert receipt["status"] == "0x1", receipt
-            return dict(receipt)
-        time.sleep(0.02)  # polling for our own receipt, with a deadline
-    raise TimeoutError(tx_hash)
 
 
 def _leaf(proof_entry: dict[str, Any], issuer: int, category: int) -> BatchLeaf:
@@ -127,7 +109,7 @@ def test_batches_upload_anchor_index_and_serve_with_proofs(chain: NodeProcess, a
             assert uploaded.status_code == 201, uploaded.text
             built = uploaded.json()
             assert (built["entryCount"], built["depth"], built["restrictedEntries"]) == (count, 9, 2)
-            receipt = send_call(regulator, built["anchor"]["to"], built["anchor"]["data"])
+            receipt = regulator.send_data(built["anchor"]["to"], built["anchor"]["data"])
             anchored = regulator.event_args(receipt, "BatchAnchored")
             assert anchored["merkleRoot"] == built["merkleRoot"]
             assert anchored["batchFileCid"] == built["batchFileCid"]
