@@ -46,6 +46,19 @@ REGISTRY_SET_SEALERS = 6  # MemberRegistry.Action.SetSealers
 Bundle = dict[str, Any]
 
 
+def batch_csv() -> str:
+    """A credit batch's file (``POST /v1/credit/batches``): five penalties, entry 1 restricted."""
+    from gateway.uscc import check_character
+
+    rows = []
+    for i in range(5):
+        stem = f"9133010000000{i:04d}"
+        visibility = "restricted" if i == 1 else "public"
+        rows.append(f"{stem}{check_character(stem)},2,2024-03-0{i + 1},2027-01-01,{(i + 1) * 1000},第{i}号处罚决定,"
+                    f"bafkreibatch{i},{visibility}\n")
+    return "uscc,severity,effective_date,expiry_date,amount,summary,evidence_cid,visibility\n" + "".join(rows)
+
+
 def trust_of(spec: Any, addressbook: dict[str, Any], genesis: dict[str, Any]) -> Trust:
     """The Trust an ``expected.json`` names (the README of the vectors describes the forms)."""
     if isinstance(spec, dict):
@@ -142,7 +155,9 @@ def build(out: Path) -> None:
             lots = custody_flow(node, devnet, book_path)
             credit = credit_flow(node, devnet, book_path)
             share = share_flow(node, devnet, book_path)
-            settings = Settings(rpc_url=node.url, data_dir=work / "gateway", addressbook=book_path)
+            regulator = actor(node, devnet, book_path, "Market Supervision")
+            settings = Settings(rpc_url=node.url, data_dir=work / "gateway", addressbook=book_path,
+                                test_member_header=True)
 
             async def fetch() -> dict[str, Any]:
                 async with gateway_client(settings) as (app, client):
@@ -163,6 +178,17 @@ def build(out: Path) -> None:
                         assert answer.status_code == 200, answer.text
                         got[f"{name}-bundle"] = answer.json()
                     got["credit-record"] = (await client.get(f"/v1/credit/entries/{credit['entry']}")).json()
+                    # A credit batch of 5 (entry 1 restricted), anchored by the regulator's own key.
+                    uploaded = await client.post("/v1/credit/batches?category=Penalty", content=batch_csv(), headers={
+                        "X-CityLedger-Test-Member": regulator.address, "content-type": "text/csv"})
+                    assert uploaded.status_code == 201, uploaded.text
+                    anchored = regulator.send_data(uploaded.json()["anchor"]["to"], uploaded.json()["anchor"]["data"])
+                    batch_id = regulator.event_args(anchored, "BatchAnchored")["batchId"]
+                    await wait_indexed(app, int(anchored["blockNumber"], 16))
+                    assert await app.state.services.extras["credit-batches"].worker.wait_for(batch_id) == "indexed"
+                    answer = await client.get(f"/v1/evidence/credit-batch-entry/{batch_id}/2")
+                    assert answer.status_code == 200, answer.text
+                    got["batch-bundle"] = answer.json()
                     return got
 
             fetched = asyncio.run(fetch())
@@ -178,6 +204,7 @@ def build(out: Path) -> None:
 def write_vectors(out: Path, addressbook: dict[str, Any], genesis: dict[str, Any], fetched: dict[str, Any],
                   dev_keys: dict[str, Any], share: dict[str, Any]) -> None:
     trace, credit, shared = fetched["trace-bundle"], fetched["credit-bundle"], fetched["share-bundle"]
+    batch = fetched["batch-bundle"]
     assert trace["sealerChanges"], "the trace bundle should carry the sealer change"
     second_sealer = keys.PrivateKey(bytes.fromhex(dev_keys["admins"][0]["private_key"][2:]))
     stranger = keys.PrivateKey(bytes.fromhex(next(m for m in dev_keys["members"] if "Red Cross" in m["name"])["private_key"][2:]))
@@ -207,6 +234,12 @@ def write_vectors(out: Path, addressbook: dict[str, Any], genesis: dict[str, Any
     ev = lambda i: (lambda b: b["events"][i])  # noqa: E731
     proof = lambda i: (lambda b: b["events"][i]["proof"])  # noqa: E731
     change = lambda b: b["sealerChanges"][0]  # noqa: E731
+    entry = lambda b: b["batchEntries"][0]  # noqa: E731
+    leaf = lambda b: b["batchEntries"][0]["leaf"]  # noqa: E731
+
+    def other_check_character(uscc: str) -> str:  # 0x-hex of 18 ASCII characters; the last one changed
+        last = bytes.fromhex(uscc[-2:])
+        return uscc[:-2] + (b"1" if last != b"1" else b"2").hex()
 
     # name: (base bundle, tamper or None, trust, description)
     cases: dict[str, tuple[Bundle, Callable[[Bundle], None] | None, Any, str]] = {
@@ -264,6 +297,22 @@ def write_vectors(out: Path, addressbook: dict[str, Any], genesis: dict[str, Any
                                "The credit event's ABI moves an indexed flag: same signature, but a topic now decodes as bytes18 with non-zero padding."),
         "credit-entry-tuple-field": (credit, set_(ev(0), "args", lambda a: {**a, "entry": {**a["entry"], "amount": a["entry"]["amount"] + 1}}), "both",
                                      "The credit entry tuple claims another amount."),
+        "valid-credit-batch-entry": (batch, None, "both",
+                                     "A public entry of an anchored credit batch: its leaf and Merkle path lead to the root of the proven BatchAnchored event."),
+        "batch-entry-leaf-amount": (batch, set_(leaf, "amount", lambda a: type(a)(int(a) + 1)), "both",
+                                    "The batch entry's leaf claims another amount: its path no longer leads to the anchored root."),
+        "batch-entry-path-sibling": (batch, set_(entry, "path", lambda p: [_flip(p[0]), *p[1:]]), "both",
+                                     "One byte of the first sibling on the entry's Merkle path changed."),
+        "batch-entry-path-short": (batch, set_(entry, "path", lambda p: p[:-1]), "both",
+                                   "The entry's Merkle path is one sibling short of the batch's depth."),
+        "batch-entry-other-index": (batch, set_(entry, "index", lambda i: i + 1), "both",
+                                    "The entry claims another position in the batch than its leaf commits to."),
+        "batch-entry-uscc-check-character": (batch, set_(leaf, "uscc", other_check_character), "both",
+                                             "The public leaf's USCC has a wrong check character (GB 32100-2015)."),
+        "batch-entry-no-anchor": (batch, set_(entry, "anchorEvent", lambda _: 9), "both",
+                                  "The entry names an anchor event the bundle does not prove."),
+        "batch-entry-leaf-field-missing": (batch, lambda b: leaf(b).pop("commitment"), "both",
+                                           "The entry's leaf lacks one of the 13 BatchLeaf fields."),
         "share-request-fields": (shared, set_(ev(0), "args", lambda a: {**a, "request": {**a["request"], "fields": [*a["request"]["fields"][:-1], "passport"]}}), "both",
                                  "The share request claims another field in its string[] (inside the ShareRequest tuple)."),
     }

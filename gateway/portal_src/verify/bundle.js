@@ -16,6 +16,10 @@
 //   events, in place of `seal` (./commit.js), against the validator set of the CometBFT genesis
 //   the auditor pins (trustFrom({cometbftGenesis})), which the bundle's `cometbft` section must
 //   state; that genesis' app hash also pins the genesis hash.
+// * each credit batch entry (`batchEntries`): `batch-anchor` (its anchor is a proven
+//   BatchAnchored event of its batch, issuer and category, its index below the entry count),
+//   `batch-leaf` (a public leaf well formed, a restricted one with nothing readable) and
+//   `batch-path` (its leaf and path lead to the anchored root), as audit/credit_batch.py.
 //
 // Results: [{check, subject, ok, detail}] with audit's check names and subjects; a passed event is
 // reported as check "event", a passed change as "sealer-change", the genesis as "genesis".
@@ -29,10 +33,12 @@ import { slotValue, verifyAccountProof } from "./state.js";
 import { checksumAddress } from "./bytes.js";
 import * as tlog from "./tlog.js";
 import { parseValidators, sameValidators, verifyCommit } from "./commit.js";
+import { verifyBatchEntry } from "./batch.js";
 
 export const FORMAT = "cityledger-evidence/1";
 export const CHECKS = Object.freeze(["format", "genesis", "sealer-change", "header-hash", "block-number", "tx-proof", "tx-hash",
-  "receipt-proof", "receipt-status", "log-index", "log-content", "seal", "commit", "payload", "checkpoint", "inclusion", "cosignature"]);
+  "receipt-proof", "receipt-status", "log-index", "log-content", "seal", "commit", "payload", "checkpoint", "inclusion", "cosignature",
+  "batch-anchor", "batch-leaf", "batch-path"]);
 
 const isObject = (v) => v !== null && typeof v === "object" && !Array.isArray(v);
 
@@ -337,13 +343,48 @@ export function verifyBundle(doc, trust) {
   } catch {
     list = [];
   }
-  list.forEach((event, i) => {
+  const proven = list.map((event, i) => {
     const name = isObject(event) ? `${pyStr(event.contract)}.${pyStr(event.event)}` : "?";
-    eventSection(event, chainId, poa ? sets : null, report, `event ${i} (${name})`, null);
+    return eventSection(event, chainId, poa ? sets : null, report, `event ${i} (${name})`, null);
   });
   if (doc.consensus === "cometbft") commitsSection(doc, list, trusted, report);
+  let entries;
+  try {
+    entries = listOr(doc.batchEntries);
+  } catch (error) {
+    report.add("format", "batch entries", false, asFailed(error).detail);
+    entries = [];
+  }
+  for (const entry of entries) batchEntrySection(entry, list, proven, report);
   checkpointSection(doc, trusted, sets, report);
   return report.toJSON();
+}
+
+/**
+ * A credit batch entry (`batchEntries`, audit/bundle.py _batch_entry): its leaf and path against
+ * the proven BatchAnchored event it names (`anchorEvent`, an index into `events`).
+ */
+function batchEntrySection(entry, events, proven, report) {
+  if (!isObject(entry)) {
+    report.add("format", "batch entry", false, "expected an object");
+    return;
+  }
+  const subject = `batch entry ${pyStr(entry.batchId)}/${pyStr(entry.index)}`;
+  const position = entry.anchorEvent;
+  if (!Number.isInteger(position) || position < 0 || position >= proven.length || !proven[position]) {
+    report.add("batch-anchor", subject, false, "names no proven event as its anchor");
+    return;
+  }
+  if (!isObject(events[position]) || events[position].event !== "BatchAnchored") {
+    report.add("batch-anchor", subject, false, "its anchor event is not a BatchAnchored event");
+    return;
+  }
+  try {
+    report.add("batch-path", subject, true, verifyBatchEntry(entry, proven[position].args));
+  } catch (error) {
+    const failed = asFailed(error);
+    report.add(failed.check, subject, false, failed.detail);
+  }
 }
 
 /** The `commit` check of each block the events are in (audit/bundle.py _commits). */
