@@ -9,6 +9,14 @@ application (``node.abci.main``, the store's only writer) and CometBFT itself
 and hands it to the local CometBFT's mempool (``broadcast_tx_sync``), whose ``CheckTx`` runs the
 application's admission rules; a refusal comes back as the same ``TransactionRejected`` the PoA
 node raises.
+
+A transaction whose nonce is ahead of its sender's next one (a nonce gap) is admitted the same way
+(CometBFT's ``check_tx``, which runs ``CheckTx`` without adding to the mempool) but held here, as
+go-ethereum holds "queued" transactions, and relayed once the nonces before it are relayed or on
+chain. In CometBFT's mempool it could not be proposed, yet it would keep the mempool non-empty, and
+CometBFT proposes a block at every height while transactions wait: empty blocks as fast as
+``timeout_commit`` allows, for as long as the gap lasts. Held transactions live in this process's
+memory only, like a mempool's.
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from eth.abc import SignedTransactionAPI
 from eth_typing import Address
 
 from node.abci.app import CODESPACE, REASONS, number_key
@@ -44,6 +53,8 @@ CATCH_UP_WAIT = 30.0
 #: Requests per JSON-RPC batch to CometBFT: its default ``rpc.max_request_batch_size`` (a larger
 #: batch is refused whole, with one error object).
 BROADCAST_BATCH = 10
+#: Most transactions held for a nonce gap (all senders); more are refused as ``pool_full``.
+MAX_HELD = 4096
 
 
 class CometBftUnavailable(SealerUnavailable):
@@ -136,7 +147,11 @@ class CometService(ChainService):
         #: Next nonce per sender from what this node relayed since the head last moved past it
         #: (CometBFT's mempool cannot be asked per sender cheaply).
         self._relayed: dict[Address, int] = {}
-        self._broadcasts: list[tuple[str, asyncio.Future[Any]]] = []
+        #: Transactions waiting for a nonce gap to close: sender → nonce → (hash, base64 bytes).
+        self._held: dict[Address, dict[int, tuple[bytes, str]]] = {}
+        #: Relay rounds run one at a time (``_relay_round``), over what was submitted meanwhile.
+        self._relaying = asyncio.Lock()
+        self._submissions: list[tuple[SignedTransactionAPI, str, asyncio.Future[Any]]] = []
         app.link.on_sealed = self._on_sealed
 
     async def stop(self) -> None:
@@ -148,6 +163,8 @@ class CometService(ChainService):
     async def _on_sealed(self, info: SealedInfo) -> None:
         self.metrics.sealed_transactions.inc(info.transactions)
         await self._publish_number(info.number)
+        if self._held:  # a block may have closed a gap (its filler relayed by another validator)
+            self._spawn(self._relay_round())
 
     async def cometbft_rpc(self, method: str, **params: Any) -> Any:
         """One call to the local CometBFT's JSON-RPC (``/`` with a JSON-RPC 2.0 body)."""
@@ -162,73 +179,174 @@ class CometService(ChainService):
             raise CometBftUnavailable(f"CometBFT RPC {method}: {error.get('message')} {error.get('data', '')}".strip())
         return answer["result"]
 
-    async def _broadcast(self, encoded: str) -> Any:
-        """``broadcast_tx_sync`` of one transaction; those queued in the same event-loop turn (a
-        JSON-RPC batch from a client) go to CometBFT as one JSON-RPC batch, one HTTP request."""
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Any] = loop.create_future()
-        if not self._broadcasts:
-            loop.call_soon(lambda: self._tasks.append(asyncio.ensure_future(self._flush_broadcasts())))
-        self._broadcasts.append((encoded, future))
-        return await future
-
-    async def _flush_broadcasts(self) -> None:
-        queued, self._broadcasts = self._broadcasts, []
-        self._tasks[:] = [t for t in self._tasks if not t.done()]
-        await asyncio.gather(*(self._broadcast_batch(queued[i:i + BROADCAST_BATCH])
-                               for i in range(0, len(queued), BROADCAST_BATCH)))
-
-    async def _broadcast_batch(self, batch: list[tuple[str, asyncio.Future[Any]]]) -> None:
-        payload = [{"jsonrpc": "2.0", "id": i, "method": "broadcast_tx_sync", "params": {"tx": encoded}}
-                   for i, (encoded, _future) in enumerate(batch)]
-        try:
-            answers = (await self._http.post("/", json=payload)).json()
-        except (httpx.HTTPError, ValueError) as exc:
-            for _encoded, future in batch:
-                if not future.done():
-                    future.set_exception(CometBftUnavailable(f"CometBFT RPC broadcast_tx_sync failed: {exc}"))
-            return
-        if isinstance(answers, dict):
-            answers = [answers]  # CometBFT answers a batch of one with a single object
-        by_id = {a.get("id"): a for a in answers if isinstance(a, dict)} if isinstance(answers, list) else {}
-        for i, (_encoded, future) in enumerate(batch):
-            answer = by_id.get(i)
-            if future.done():
-                continue
-            if answer is None:
-                future.set_exception(CometBftUnavailable("CometBFT RPC broadcast_tx_sync: no answer"))
-            elif "error" in answer:
-                error = answer["error"]
-                future.set_exception(CometBftUnavailable(
-                    f"CometBFT RPC broadcast_tx_sync: {error.get('message')} {error.get('data', '')}".strip()))
-            else:
-                future.set_result(answer["result"])
-
+    # ------------------------------------------------------------------ relaying transactions
     async def send_raw_transaction(self, raw: bytes) -> bytes:
         tx = decode_transaction(raw, self.chain_id)  # stateless checks; the sender recovered once
         encoded = base64.b64encode(raw).decode()
+        tx_hash = bytes(tx.hash)
         deadline = asyncio.get_running_loop().time() + CATCH_UP_WAIT
         while True:
             try:
-                result = await self._broadcast(encoded)
+                result = await self._submit(tx, encoded)
                 break
             except CometBftUnavailable as exc:
                 if "already exists in cache" in str(exc) or "tx already exists" in str(exc):
-                    raise TransactionRejected("known", f"already known: 0x{bytes(tx.hash).hex()}") from exc
+                    raise TransactionRejected("known", f"already known: 0x{tx_hash.hex()}") from exc
                 # CometBFT closes its mempool while it syncs blocks from its peers (just after a
                 # start, or when behind): wait for it, a bounded time, rather than fail the client.
                 if "catching up" not in str(exc) or asyncio.get_running_loop().time() > deadline:
                     raise
                 await asyncio.sleep(0.2)
-        code = int(result.get("code", 0))
-        if code != 0:
-            reason = REASONS.get(code, "rejected") if result.get("codespace") == CODESPACE else "rejected"
-            raise TransactionRejected(reason, str(result.get("log") or f"refused with code {code}"))
-        sender = Address(tx.sender)
-        self._relayed[sender] = max(self._relayed.get(sender, 0), tx.nonce + 1)
-        return bytes(tx.hash)
+        refused = _refusal(result)
+        if refused is not None:
+            raise refused
+        return tx_hash
+
+    def _submit(self, tx: SignedTransactionAPI, encoded: str) -> asyncio.Future[Any]:
+        """Queue ``tx`` for the next relay round; those queued in the same event-loop turn (a
+        JSON-RPC batch from a client) are decided together and reach CometBFT as JSON-RPC batches.
+        The future holds CometBFT's ``CheckTx`` result, or an exception."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        if not self._submissions:
+            loop.call_soon(self._spawn, self._relay_round())
+        self._submissions.append((tx, encoded, future))
+        return future
+
+    def _spawn(self, coro: Any) -> None:
+        self._tasks[:] = [t for t in self._tasks if not t.done()]
+        self._tasks.append(asyncio.ensure_future(coro))
+
+    async def _relay_round(self) -> None:
+        """One round, rounds one after another: read the senders' state nonces once; relay each
+        sender's transactions that continue its nonces (``broadcast_tx_sync``); admit those after
+        a gap with ``check_tx`` and hold them here (module docstring); then relay held ones whose
+        gap has closed."""
+        async with self._relaying:
+            queued, self._submissions = self._submissions, []
+            try:
+                await self._decide_and_relay(queued)
+            except Exception as exc:  # no caller is left waiting on a round that failed
+                log.exception("relay round failed")
+                for _tx, _encoded, future in queued:
+                    _settle(future, CometBftUnavailable(f"relaying failed: {exc}"))
+
+    async def _decide_and_relay(self, queued: list[tuple[SignedTransactionAPI, str, asyncio.Future[Any]]]) -> None:
+        senders = {Address(tx.sender) for tx, _encoded, _future in queued} | set(self._held)
+        head_nonces = await self._on_chain(self._state_nonces, senders)
+        relay: list[tuple[SignedTransactionAPI, str, asyncio.Future[Any]]] = []
+        check: list[tuple[SignedTransactionAPI, str, asyncio.Future[Any]]] = []
+        expected = {s: max(head_nonces[s], self._relayed.get(s, 0)) for s in senders}
+        for tx, encoded, future in sorted(queued, key=lambda q: (bytes(q[0].sender), q[0].nonce)):
+            sender = Address(tx.sender)
+            if tx.nonce > expected[sender]:
+                check.append((tx, encoded, future))
+                continue
+            relay.append((tx, encoded, future))
+            if tx.nonce == expected[sender]:
+                expected[sender] += 1
+        relayed, checked = await asyncio.gather(self._cometbft_batch("broadcast_tx_sync", [e for _t, e, _f in relay]),
+                                                self._cometbft_batch("check_tx", [e for _t, e, _f in check]))
+        for (tx, _encoded, future), answer in zip(relay, relayed):
+            if not isinstance(answer, BaseException) and int(answer.get("code", 0)) == 0:
+                sender = Address(tx.sender)
+                self._relayed[sender] = max(self._relayed.get(sender, 0), tx.nonce + 1)
+            _settle(future, answer)
+        for (tx, encoded, future), answer in zip(check, checked):
+            if not isinstance(answer, BaseException) and int(answer.get("code", 0)) == 0:
+                try:
+                    self._hold(Address(tx.sender), tx.nonce, bytes(tx.hash), encoded)
+                except TransactionRejected as exc:
+                    answer = exc
+            _settle(future, answer)
+        await self._release(head_nonces)
+
+    def _state_nonces(self, senders: set[Address]) -> dict[Address, int]:
+        state = self._chain.state_at(self._chain.head)
+        return {sender: state.get_nonce(sender) for sender in senders}
+
+    async def _cometbft_batch(self, method: str, encoded: list[str]) -> list[Any]:
+        """``method(tx=…)`` for each transaction, as JSON-RPC batches of ``BROADCAST_BATCH`` to the
+        local CometBFT; each answer is its result or a ``CometBftUnavailable``."""
+        chunks = [encoded[i:i + BROADCAST_BATCH] for i in range(0, len(encoded), BROADCAST_BATCH)]
+        answers = await asyncio.gather(*(self._cometbft_chunk(method, chunk) for chunk in chunks))
+        return [answer for chunk in answers for answer in chunk]
+
+    async def _cometbft_chunk(self, method: str, chunk: list[str]) -> list[Any]:
+        payload = [{"jsonrpc": "2.0", "id": i, "method": method, "params": {"tx": tx}} for i, tx in enumerate(chunk)]
+        try:
+            answers = (await self._http.post("/", json=payload)).json()
+        except (httpx.HTTPError, ValueError) as exc:
+            return [CometBftUnavailable(f"CometBFT RPC {method} failed: {exc}")] * len(chunk)
+        if isinstance(answers, dict):
+            answers = [answers]  # CometBFT answers a batch of one with a single object
+        by_id = {a.get("id"): a for a in answers if isinstance(a, dict)} if isinstance(answers, list) else {}
+        out: list[Any] = []
+        for i in range(len(chunk)):
+            answer = by_id.get(i)
+            if answer is None:
+                out.append(CometBftUnavailable(f"CometBFT RPC {method}: no answer"))
+            elif "error" in answer:
+                error = answer["error"]
+                out.append(CometBftUnavailable(
+                    f"CometBFT RPC {method}: {error.get('message')} {error.get('data', '')}".strip()))
+            else:
+                out.append(answer["result"])
+        return out
+
+    def _hold(self, sender: Address, nonce: int, tx_hash: bytes, encoded: str) -> None:
+        """Keep an admitted transaction with a nonce gap until the gap closes (module docstring)."""
+        held = self._held.setdefault(sender, {})
+        if nonce in held:
+            if held[nonce][0] == tx_hash:
+                raise TransactionRejected("known", f"already known: 0x{tx_hash.hex()}")
+            raise TransactionRejected("replacement", f"replacement transaction underpriced: nonce {nonce} is "
+                                                     "already waiting for its gap to close")
+        if sum(len(h) for h in self._held.values()) >= MAX_HELD:
+            raise TransactionRejected("pool_full", f"txpool is full: {MAX_HELD} transactions wait for nonce gaps")
+        held[nonce] = (tx_hash, encoded)
+        log.info("holding 0x%s (sender 0x%s nonce %d) until the nonces before it are relayed", tx_hash.hex(),
+                 bytes(sender).hex(), nonce)
+
+    async def _release(self, head_nonces: dict[Address, int]) -> None:
+        """Relay held transactions whose gap has closed, each sender's in nonce order. One that
+        ``CheckTx`` now refuses is dropped (with those after it, which can never run, unless it
+        was only behind the chain); one CometBFT cannot take now waits for the next round."""
+        while True:
+            ready: list[tuple[Address, int, bytes, str]] = []
+            for sender, held in list(self._held.items()):
+                expected = max(head_nonces.get(sender, 0), self._relayed.get(sender, 0))
+                for stale in [n for n in held if n < expected]:  # on chain, or replaced there
+                    held.pop(stale)
+                if expected in held:
+                    ready.append((sender, expected, *held[expected]))
+                if not held:
+                    self._held.pop(sender)
+            if not ready:
+                return
+            answers = await self._cometbft_batch("broadcast_tx_sync", [encoded for *_rest, encoded in ready])
+            for (sender, nonce, tx_hash, _encoded), answer in zip(ready, answers):
+                if isinstance(answer, BaseException):
+                    if "already exists" not in str(answer):
+                        log.warning("relaying held 0x%s later: %s", tx_hash.hex(), answer)
+                        return
+                else:
+                    refused = _refusal(answer)
+                    if refused is not None:
+                        held = self._held.get(sender, {})
+                        held.pop(nonce, None)
+                        if refused.reason != "nonce_too_low":
+                            log.warning("dropping held 0x%s and %d after it: %s", tx_hash.hex(), len(held), refused)
+                            held.clear()
+                        continue
+                self._held.get(sender, {}).pop(nonce, None)
+                self._relayed[sender] = max(self._relayed.get(sender, 0), nonce + 1)
 
     async def pending_nonce(self, account: Address) -> int | None:
+        return await self._next_nonce(account)
+
+    async def _next_nonce(self, account: Address) -> int:
+        """The sender's next nonce: its state nonce, or past what this node relayed."""
         state_nonce = await self._on_chain(lambda: self._chain.state_at(self._chain.head).get_nonce(account))
         relayed = self._relayed.get(account, 0)
         if relayed <= state_nonce:
@@ -266,6 +384,24 @@ class CometService(ChainService):
         return {"number": number, "blockHash": "0x" + block_hash.hex(), "height": height,
                 "signedHeader": commit["signed_header"], "canonical": commit.get("canonical", False),
                 "validators": validators["validators"]}
+
+
+def _settle(future: asyncio.Future[Any], answer: Any) -> None:
+    if future.done():
+        return
+    if isinstance(answer, BaseException):
+        future.set_exception(answer)
+    else:
+        future.set_result(answer)
+
+
+def _refusal(result: dict[str, Any]) -> TransactionRejected | None:
+    """The ``TransactionRejected`` a ``CheckTx`` result stands for (None: admitted)."""
+    code = int(result.get("code", 0))
+    if code == 0:
+        return None
+    reason = REASONS.get(code, "rejected") if result.get("codespace") == CODESPACE else "rejected"
+    return TransactionRejected(reason, str(result.get("log") or f"refused with code {code}"))
 
 
 async def open_validator(data_dir: Path, genesis_path: Path, cometbft_home: Path, cometbft_binary: Path,

@@ -8,11 +8,12 @@ every node, commits with >= 3 of 4 signatures and app hash = block hash (checked
 and no divergence with two, recovery with the queued transactions, a refused Byzantine proposer,
 and a kill -9 loop that loses and duplicates nothing. The network itself is
 ``tests/cometbft_harness.py``; the gateway and its evidence bundles over one validator are
-``tests/gateway/test_evidence_cometbft.py``.
+``tests/gateway/test_evidence_cometbft.py`` (and every gateway test's ``cometbft`` chain).
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import random
 import time
@@ -95,10 +96,27 @@ def test_refusals_are_json_rpc_errors(net: Network) -> None:
     answer = httpx.post(net.nodes[0].url, json={"jsonrpc": "2.0", "id": 1, "method": "cityledger_getCommit",
                                                 "params": ["0xffffff"]}, timeout=30).json()
     assert answer["error"]["code"] == -32001
-    # A nonce gap is tolerated: the later nonce waits in the mempool until the gap is filled.
+    # Behind a nonce gap the same rules refuse: a stranger, a nonce past the gap limit.
+    ahead = stranger.sign_transaction({"chainId": net.chain_id(), "nonce": 5, "to": stranger.address, "value": 0,
+                                       "gas": 21_000, "gasPrice": 0}).raw_transaction
+    answer = httpx.post(net.nodes[1].url, json={"jsonrpc": "2.0", "id": 1, "method": "eth_sendRawTransaction",
+                                                "params": ["0x" + ahead.hex()]}, timeout=30).json()
+    assert answer["error"]["data"]["reason"] == "not_member", answer
+    member = Account.from_key(net.keys["members"][2]["private_key"])
+    too_far = member.sign_transaction({"chainId": net.chain_id(), "nonce": 10_000, "to": member.address, "value": 0,
+                                       "gas": 21_000, "gasPrice": 0}).raw_transaction
+    answer = httpx.post(net.nodes[1].url, json={"jsonrpc": "2.0", "id": 1, "method": "eth_sendRawTransaction",
+                                                "params": ["0x" + too_far.hex()]}, timeout=30).json()
+    assert answer["error"]["data"]["reason"] == "nonce_too_high", answer
+    # A nonce gap is tolerated: the later nonce is accepted and held by the validator it was sent
+    # to, outside CometBFT's mempool (where it would make CometBFT propose empty blocks at every
+    # height until the gap closed), and relayed once the gap is filled, here through another node.
     first, second = net.sign(2, 2)
     later = net.send(net.nodes[1], [second])
     assert net.nodes[1].rpc("eth_getTransactionReceipt", [later[0]]) is None
+    mempool = httpx.get(f"http://127.0.0.1:{net.specs[1].rpc_port}/unconfirmed_txs", params={"limit": "100"},
+                        timeout=30).json()["result"]["txs"]
+    assert base64.b64encode(second).decode() not in mempool
     net.send(net.nodes[3], [first])
     wait_for(lambda: receipts_on(net.nodes, later), 60, "the gap-filled pair")
 
