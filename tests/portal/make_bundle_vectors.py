@@ -10,7 +10,8 @@ every ``expected.json`` before anything is written (the script refuses otherwise
 tests/portal/ checks that the browser library gives the same verdicts.
 
 Vectors are made once and committed; running this again makes a new chain (new keys, hashes and
-timestamps), so commit the whole directory it writes. Usage: scripts/make-bundle-vectors [--out DIR]
+timestamps), so commit the whole directory it writes. Usage: scripts/make-bundle-vectors [--out DIR];
+``--cometbft`` makes tests/vectors/cometbft_bundle/ instead, from a four-validator CometBFT network.
 (it lives with the tests, not under scripts/, because it drives the tests' own harness and flows).
 """
 
@@ -344,11 +345,66 @@ def write_vectors(out: Path, addressbook: dict[str, Any], genesis: dict[str, Any
         print(f"{name:36} ok={report.ok!s:5} failing={failing}")
 
 
+def build_cometbft(out: Path) -> None:
+    """The CometBFT vector (tests/vectors/cometbft_bundle/): a donor's trace bundle served by the
+    gateway over validator 1 of a four-validator network, after the custody flow, with the
+    network's CometBFT genesis pinned; audit must find it valid before anything is written."""
+    from audit.verify import trust_from
+    from cometbft_harness import head, running_network
+    from conftest import DevNet
+    from gateway import db
+    from gateway.receipt_code import short_code
+    from gateway.records.custody import Lot
+    from gateway.settings import Settings
+    from gateway_flows import custody_flow
+    from gateway_harness import gateway_client, wait_indexed, write_addressbook
+
+    work = Path(tempfile.mkdtemp(prefix="cometbft-vector-"))
+    try:
+        with running_network(work / "testnet") as net:
+            node = net.nodes[1]
+            book_path = write_addressbook(node.url, net.root / "genesis.json", work / "addressbook.json")
+            lots = custody_flow(node, DevNet(net.root, net.keys), book_path)
+            settings = Settings(rpc_url=node.url, data_dir=work / "gateway", addressbook=book_path,
+                                cometbft_genesis=net.cometbft_genesis_path)
+
+            async def fetch() -> dict[str, Any]:
+                async with gateway_client(settings) as (app, client):
+                    await wait_indexed(app, head(node), timeout=60)
+                    with db.session(app.state.services.engine) as s:
+                        root = s.get(Lot, lots["lot"])
+                        assert root is not None
+                        code = short_code(bytes.fromhex(root.receipt_code[2:]))
+                    trace = (await client.get(f"/v1/trace/{code}")).json()
+                    answer = await client.get(trace["evidence"])
+                    assert answer.status_code == 200, answer.text
+                    return dict(answer.json())
+
+            bundle = asyncio.run(fetch())
+        addressbook = json.loads(book_path.read_text())
+        report = verify_bundle(bundle, trust_from([addressbook, net.cometbft_genesis]))
+        if not report.ok or "commit" not in {r.check for r in report.results}:
+            raise SystemExit(f"make-bundle-vectors --cometbft: audit says ok={report.ok} {report.failures}")
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "bundle.json").write_text(json.dumps(bundle, indent=4) + "\n")
+        (out / "addressbook.json").write_text(json.dumps(addressbook, indent=2) + "\n")
+        (out / "cometbft-genesis.json").write_text(json.dumps(net.cometbft_genesis, indent=2) + "\n")
+        print(f"cometbft_bundle: {len(bundle['events'])} events, ok, written to {out}")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", type=Path, default=ROOT / "tests" / "vectors" / "bundles")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="default: tests/vectors/bundles, or tests/vectors/cometbft_bundle with --cometbft")
+    parser.add_argument("--cometbft", action="store_true",
+                        help="make the CometBFT vector (a four-validator network) instead of the bundle vectors")
     args = parser.parse_args(argv)
-    build(args.out)
+    if args.cometbft:
+        build_cometbft(args.out or ROOT / "tests" / "vectors" / "cometbft_bundle")
+    else:
+        build(args.out or ROOT / "tests" / "vectors" / "bundles")
     return 0
 
 
