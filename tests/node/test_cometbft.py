@@ -119,6 +119,11 @@ def test_refusals_are_json_rpc_errors(net: Network) -> None:
     assert base64.b64encode(second).decode() not in mempool
     net.send(net.nodes[3], [first])
     wait_for(lambda: receipts_on(net.nodes, later), 60, "the gap-filled pair")
+    # Filled through the same validator, the held one follows its filler in the same relay round.
+    first, second = net.sign(2, 2)
+    later = net.send(net.nodes[1], [second])
+    net.send(net.nodes[1], [first])
+    wait_for(lambda: receipts_on(net.nodes, later), 60, "the pair filled through one validator")
 
 
 def test_one_validator_killed_the_others_seal_and_it_catches_up(net: Network) -> None:
