@@ -124,6 +124,7 @@ def run(**opts: Any) -> None:
 
     settings = build_settings(opts)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per JSON-RPC call to the node
     host, _, port = opts["listen"].rpartition(":")
     uvicorn.run(create_app(settings), host=host or "127.0.0.1", port=int(port), log_level="warning",
                 timeout_graceful_shutdown=10)
