@@ -19,14 +19,14 @@ import pytest
 from sqlmodel import select
 
 from cometbft_harness import Network, head, running_network
-from conftest import ROOT, DevNet
+from conftest import ROOT, DevNet, free_port
 from gateway import db
 from gateway.contracts import ConfigurationInvalid
 from gateway.receipt_code import short_code
 from gateway.records.custody import Lot
 from gateway.settings import Settings
 from gateway_flows import custody_flow
-from gateway_harness import gateway_client, run, wait_indexed, write_addressbook
+from gateway_harness import GatewayProcess, gateway_client, run, wait_indexed, write_addressbook
 
 SCHEMAS = ROOT / "gateway" / "schemas"
 
@@ -204,3 +204,26 @@ def test_gateway_refuses_to_treat_a_validator_as_a_sealer(served: dict[str, Any]
 
     with pytest.raises(ConfigurationInvalid, match="CometBFT validator"):
         run(start())
+
+
+def test_gateway_run_from_the_genesis_against_one_validator(served: dict[str, Any], net: Network, tmp_path: Path) -> None:
+    """What the README tells an operator to run: ``gateway run --genesis … --cometbft-genesis …``
+    against one validator pins an address book that says ``consensus: cometbft`` and serves the
+    donor's trace as verified; its log has no line per JSON-RPC call."""
+    import httpx
+
+    port = free_port()
+    gateway = GatewayProcess(["gateway", "run", "--rpc", net.nodes[2].url, "--data-dir", str(tmp_path / "gw"),
+                              "--genesis", str(net.root / "genesis.json"), "--cometbft-genesis",
+                              str(net.cometbft_genesis_path), "--listen", f"127.0.0.1:{port}"],
+                             port, tmp_path / "gateway.log").start()
+    try:
+        gateway.wait_indexed(head(net.nodes[2]))
+        status = gateway.status()
+        assert status["consensus"] == "cometbft" and status["indexerError"] is None, status
+        assert json.loads((tmp_path / "gw" / "addressbook.json").read_text())["consensus"] == "cometbft"
+        trace = httpx.get(f"{gateway.url}/v1/trace/{served['trace']['receiptCode']}", timeout=30).json()
+        assert trace["verified"] is True and len(trace["events"]) == len(served["trace"]["events"])
+    finally:
+        gateway.stop()
+    assert "HTTP Request" not in gateway.log()
