@@ -239,6 +239,27 @@ async def wait_indexed(app: Any, number: int, timeout: float = 30.0) -> None:
     await app.state.services.indexer.wait_for(number, timeout)
 
 
+def receipt_code_of(app: Any, lot_id: int) -> str:
+    """The receipt code a donor holds for lot ``lot_id`` (``XXXX-XXXX-XXXX-X``), as indexed."""
+    from gateway import db
+    from gateway.receipt_code import short_code
+    from gateway.records.custody import Lot
+
+    with db.session(app.state.services.engine) as s:
+        lot = s.get(Lot, lot_id)
+        assert lot is not None, f"lot {lot_id} is not indexed"
+        return short_code(bytes.fromhex(lot.receipt_code[2:]))
+
+
+async def trace_and_bundle(app: Any, client: httpx.AsyncClient, lot_id: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The donor's trace of lot ``lot_id`` and its evidence bundle (a download), as served."""
+    trace = (await client.get(f"/v1/trace/{receipt_code_of(app, lot_id)}")).json()
+    answer = await client.get(trace["evidence"])
+    assert answer.status_code == 200, answer.text
+    assert "attachment" in answer.headers["content-disposition"]
+    return dict(trace), dict(answer.json())
+
+
 def run(coro: Any) -> Any:
     return asyncio.run(coro)
 

@@ -16,12 +16,9 @@ from referencing import Registry, Resource
 
 from audit.bundle import Trust, verify_bundle
 from conftest import ROOT, DevNet, NodeProcess, make_devnet, sealer_process
-from gateway import db
-from gateway.receipt_code import short_code
-from gateway.records.custody import Lot
 from gateway.settings import Settings
 from gateway_flows import custody_flow
-from gateway_harness import gateway_client, run, wait_indexed, write_addressbook
+from gateway_harness import gateway_client, run, trace_and_bundle, wait_indexed, write_addressbook
 
 SCHEMAS = ROOT / "gateway" / "schemas"
 
@@ -67,15 +64,7 @@ def trace_bundle(world: tuple[NodeProcess, DevNet, Path], tmp_path_factory: pyte
     async def fetch() -> dict[str, Any]:
         async with gateway_client(settings) as (app, client):
             await wait_indexed(app, int(chain.rpc("eth_blockNumber"), 16))
-            with db.session(app.state.services.engine) as s:
-                root = s.get(Lot, lots["lot"])
-                assert root is not None
-                code = short_code(bytes.fromhex(root.receipt_code[2:]))
-            trace = (await client.get(f"/v1/trace/{code}")).json()
-            answer = await client.get(trace["evidence"])
-            assert answer.status_code == 200, answer.text
-            assert "attachment" in answer.headers["content-disposition"]
-            doc: dict[str, Any] = answer.json()
+            _trace, doc = await trace_and_bundle(app, client, lots["lot"])
             return doc
 
     return run(fetch())

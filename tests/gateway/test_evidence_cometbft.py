@@ -22,11 +22,9 @@ from cometbft_harness import Network, head, running_network
 from conftest import ROOT, DevNet, free_port
 from gateway import db
 from gateway.contracts import ConfigurationInvalid
-from gateway.receipt_code import short_code
-from gateway.records.custody import Lot
 from gateway.settings import Settings
 from gateway_flows import custody_flow
-from gateway_harness import GatewayProcess, gateway_client, run, wait_indexed, write_addressbook
+from gateway_harness import GatewayProcess, gateway_client, run, trace_and_bundle, wait_indexed, write_addressbook
 
 SCHEMAS = ROOT / "gateway" / "schemas"
 
@@ -63,15 +61,9 @@ def served(net: Network, tmp_path_factory: pytest.TempPathFactory) -> dict[str, 
         async with gateway_client(settings) as (app, client):
             await wait_indexed(app, head(node), timeout=60)
             services = app.state.services
-            with db.session(services.engine) as s:
-                root = s.get(Lot, lots["lot"])
-                assert root is not None
-                code = short_code(bytes.fromhex(root.receipt_code[2:]))
             status = (await client.get("/v1/status")).json()
             portal_book = (await client.get("/portal/addressbook.json")).json()
-            trace = (await client.get(f"/v1/trace/{code}")).json()
-            answer = await client.get(trace["evidence"])
-            assert answer.status_code == 200, answer.text
+            trace, bundle = await trace_and_bundle(app, client, lots["lot"])
             event = trace["events"][0]
             single = (await client.get(event["evidence"])).json()
             # The gateway's own check of a stored commit: one signature byte changed in the index
@@ -90,7 +82,7 @@ def served(net: Network, tmp_path_factory: pytest.TempPathFactory) -> dict[str, 
                 position = next(e.block_log_index for e in s.exec(
                     select(db.ChainEvent).where(db.ChainEvent.block_number == number)))
                 _proof, tampered = proofs(services).receipt_proof(s, number, position)
-            return {"status": status, "trace": trace, "bundle": answer.json(), "single": single,
+            return {"status": status, "trace": trace, "bundle": bundle, "single": single,
                     "tampered": tampered, "book": book,
                     "portal_book": portal_book}
 

@@ -11,11 +11,9 @@ from sqlmodel import select
 
 from conftest import DevNet, NodeProcess
 from gateway import db
-from gateway.receipt_code import short_code
 from gateway.proofs import ReceiptProof, verify_receipt_proof
-from gateway.records.custody import Lot
 from gateway_flows import credit_flow, custody_flow
-from gateway_harness import actor, assert_certified, gateway_client, gateway_settings, run, wait_indexed
+from gateway_harness import actor, assert_certified, gateway_client, gateway_settings, receipt_code_of, run, wait_indexed
 
 
 def _flip_last_byte(hex_text: str) -> str:
@@ -31,10 +29,7 @@ def test_trace_and_credit_answers_carry_checked_proofs(chain: NodeProcess, addre
     async def scenario() -> None:
         async with gateway_client(settings) as (app, client):
             await wait_indexed(app, int(chain.rpc("eth_blockNumber"), 16))
-            with db.session(app.state.services.engine) as s:
-                root = s.get(Lot, lots["lot"])
-                assert root is not None
-                code = short_code(bytes.fromhex(root.receipt_code[2:]))
+            code = receipt_code_of(app, lots["lot"])
             answer = await client.get(f"/v1/trace/{code.lower().replace('-', '')}")
             assert answer.status_code == 200, answer.text
             trace: dict[str, Any] = answer.json()

@@ -133,12 +133,10 @@ def other_root(note: tlog.Note) -> tlog.Note:
 def build(out: Path) -> None:
     from conftest import make_devnet, sealer_process
     from gateway import db
-    from gateway.receipt_code import short_code
     from gateway.records.credit import CreditEntry
-    from gateway.records.custody import Lot
     from gateway.settings import Settings
     from gateway_flows import credit_flow, custody_flow, share_flow
-    from gateway_harness import actor, gateway_client, wait_indexed, write_addressbook
+    from gateway_harness import actor, gateway_client, receipt_code_of, wait_indexed, write_addressbook
     from sqlmodel import select
 
     work = Path(tempfile.mkdtemp(prefix="bundle-vectors-"))
@@ -163,10 +161,8 @@ def build(out: Path) -> None:
             async def fetch() -> dict[str, Any]:
                 async with gateway_client(settings) as (app, client):
                     await wait_indexed(app, int(node.rpc("eth_blockNumber"), 16))
+                    code = receipt_code_of(app, lots["lot"])
                     with db.session(app.state.services.engine) as s:
-                        root = s.get(Lot, lots["lot"])
-                        assert root is not None
-                        code = short_code(bytes.fromhex(root.receipt_code[2:]))
                         entry = s.get(CreditEntry, credit["entry"])
                         assert entry is not None
                         share_event = next(e for e in s.exec(select(db.ChainEvent)).all()
@@ -352,12 +348,9 @@ def build_cometbft(out: Path) -> None:
     from audit.verify import trust_from
     from cometbft_harness import head, running_network
     from conftest import DevNet
-    from gateway import db
-    from gateway.receipt_code import short_code
-    from gateway.records.custody import Lot
     from gateway.settings import Settings
     from gateway_flows import custody_flow
-    from gateway_harness import gateway_client, wait_indexed, write_addressbook
+    from gateway_harness import gateway_client, trace_and_bundle, wait_indexed, write_addressbook
 
     work = Path(tempfile.mkdtemp(prefix="cometbft-vector-"))
     try:
@@ -371,14 +364,7 @@ def build_cometbft(out: Path) -> None:
             async def fetch() -> dict[str, Any]:
                 async with gateway_client(settings) as (app, client):
                     await wait_indexed(app, head(node), timeout=60)
-                    with db.session(app.state.services.engine) as s:
-                        root = s.get(Lot, lots["lot"])
-                        assert root is not None
-                        code = short_code(bytes.fromhex(root.receipt_code[2:]))
-                    trace = (await client.get(f"/v1/trace/{code}")).json()
-                    answer = await client.get(trace["evidence"])
-                    assert answer.status_code == 200, answer.text
-                    return dict(answer.json())
+                    return (await trace_and_bundle(app, client, lots["lot"]))[1]
 
             bundle = asyncio.run(fetch())
         addressbook = json.loads(book_path.read_text())
