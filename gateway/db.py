@@ -9,7 +9,9 @@ The index is a cache of the chain: it can be dropped and rebuilt from genesis at
   transaction-trie proofs, cut once at index time;
 * ``chain_event`` — every decoded event of the contracts, keyed by block and position; record
   tables (``gateway.records.*``) point at these rows;
-* ``indexer_state`` — the cursor and what the index was built from (chain id, genesis hash).
+* ``indexer_state`` — the cursor and what the index was built from (chain id, genesis hash), and
+  the version of this layout (``SCHEMA_VERSION``): an index of another layout is refused at start
+  with what to run (``reindex``), never read as if it were this one.
 
 A block's rows, the records derived from them and the cursor move are written in one database
 transaction, so a killed gateway resumes exactly after the last committed block.
@@ -27,7 +29,17 @@ from sqlalchemy.engine import create_engine
 from sqlalchemy.pool import StaticPool
 from sqlmodel import Field, Session, SQLModel, select
 
-SCHEMA_VERSION = 1
+from gateway.errors import GatewayError
+
+#: The layout of the index tables. 2: the credit batches' USCC index is keyed by batch first.
+SCHEMA_VERSION = 2
+SCHEMA_KEY = "schema_version"
+
+
+class IndexOutdated(GatewayError):
+    """Raised when the database holds an index of another layout than this gateway's."""
+
+    slug = "index-outdated"
 
 
 class IndexedBlock(SQLModel, table=True):
@@ -149,6 +161,17 @@ def create_schema(engine: Engine) -> None:
 
     _widen_integers()
     SQLModel.metadata.create_all(engine)
+    with session(engine) as s:
+        stored = get_state(s, SCHEMA_KEY)
+        if stored is None and s.exec(select(IndexedBlock).limit(1)).first() is not None:
+            stored = 1  # indexed before the layout had a version
+        if stored is None:
+            set_state(s, SCHEMA_KEY, SCHEMA_VERSION)
+            s.commit()
+        elif stored != SCHEMA_VERSION:
+            raise IndexOutdated(f"the index at {engine.url.render_as_string(hide_password=True)} has layout "
+                                f"{stored}, this gateway reads layout {SCHEMA_VERSION}: rebuild it with "
+                                "`cityledger gateway reindex`")
 
 
 #: Tables that hold the gateway's own state, not the chain's: a reindex keeps them.

@@ -229,7 +229,8 @@ async def main_async(args: argparse.Namespace) -> None:
                     ids.append(int(stage["batch"]))
                     rates.append(args.entries / stage["total"])
                     print(f"    corpus: batch {n + 1}/{batches} indexed ({(n + 1) * args.entries:,} entries), "
-                          f"{rates[-1]:,.0f} entries/s", flush=True)
+                          f"{rates[-1]:,.0f} entries/s (upload {stage['upload']:.1f} s, index {stage['index']:.1f} s)",
+                          flush=True)
                 total = batches * args.entries
                 print(f"    over the corpus build: median {statistics.median(rates):,.0f} entries/s per batch "
                       f"(min {min(rates):,.0f}, max {max(rates):,.0f})")

@@ -184,11 +184,11 @@ def replacements(s: Session, pairs: list[tuple[int, int]]) -> dict[tuple[int, in
 
 
 def subject_entries(s: Session, uscc: str) -> list[tuple[CreditBatch, int]]:
-    """The indexed batch entries about ``uscc``, in chain order."""
+    """The indexed batch entries about ``uscc``, in chain order: one seek of the USCC index (keyed
+    by batch, then USCC) per indexed batch."""
     rows = s.connection().execute(text(
-        "SELECT b.id, x.idx FROM credit_batch_subject x JOIN credit_batch b ON b.id = x.batch_id "
-        "WHERE x.uscc = :u AND b.state = 'indexed' ORDER BY b.block_number, b.block_log_index, x.idx"),
-        {"u": uscc}).fetchall()
+        "SELECT x.batch_id, x.idx FROM credit_batch_subject x WHERE x.uscc = :u AND x.batch_id IN "
+        "(SELECT id FROM credit_batch WHERE state = 'indexed')"), {"u": uscc}).fetchall()
     batches: dict[int, CreditBatch] = {}
     out = []
     for batch_id, index in rows:
@@ -196,6 +196,7 @@ def subject_entries(s: Session, uscc: str) -> list[tuple[CreditBatch, int]]:
         assert batch is not None
         batches[batch_id] = batch
         out.append((batch, int(index)))
+    out.sort(key=lambda entry: (entry[0].block_number, entry[0].block_log_index, entry[1]))
     return out
 
 

@@ -5,8 +5,12 @@
   has 3,907 + 16 + 1 tiles; a proof reads one tile per band.
 * ``credit_batch_data`` — the batch file itself in tiles of 256 lines: ``(batch_id, tile)`` → the
   raw lines ``256·tile .. 256·tile+255`` (UTF-8 JSON, each with its ``\\n``), so an entry is one read.
-* ``credit_batch_subject`` — the USCC index: one row ``(uscc, batch_id, idx)`` per public entry
-  (primary key in that order; a ``WITHOUT ROWID`` table on SQLite, so the key is the table).
+* ``credit_batch_subject`` — the USCC index: one row ``(batch_id, uscc, idx)`` per public entry
+  (primary key in that order; a ``WITHOUT ROWID`` table on SQLite, so the key is the table). Keyed
+  by batch first, a batch's rows go into its own part of the B-tree, which stays the size of one
+  batch however large the corpus grows; keyed by USCC first, every batch's rows landed all over one
+  tree and indexing slowed with each batch (8.0 → 12.9 s for the fourth 10^6 batch, measured). A
+  lookup seeks ``(batch, uscc)`` once per indexed batch.
 * ``credit_batch_commitment`` — restricted entries of batches by commitment (their subject is not in
   the public file; the restricted-content store maps subjects to commitments).
 
@@ -47,8 +51,8 @@ class CreditBatchSubject(SQLModel, table=True):
     __tablename__ = "credit_batch_subject"
     __table_args__ = {"sqlite_with_rowid": False}
 
-    uscc: str = Field(primary_key=True, max_length=18)
     batch_id: int = Field(primary_key=True)
+    uscc: str = Field(primary_key=True, max_length=18)
     idx: int = Field(primary_key=True)
 
 
@@ -82,15 +86,15 @@ def insert_subjects(conn: Connection, batch_id: int, rows: Sequence[tuple[str, i
         return
     if conn.dialect.name == "postgresql":
         raw: Any = conn.connection.dbapi_connection
-        suffix = f"\t{batch_id}\t"
-        text = "".join([u + suffix + str(i) + "\n" for u, i in rows])
-        with raw.cursor() as cur, cur.copy("COPY credit_batch_subject (uscc, batch_id, idx) FROM STDIN") as copy:
+        prefix = f"{batch_id}\t"
+        text = "".join([prefix + u + "\t" + str(i) + "\n" for u, i in rows])
+        with raw.cursor() as cur, cur.copy("COPY credit_batch_subject (batch_id, uscc, idx) FROM STDIN") as copy:
             copy.write(text)
         return
     # SQLite: tuples through the driver's executemany, in key order (B-tree appends): 1.2 µs a row
     # against 3.4 µs for Core ``insert()`` with dictionaries in random order (measured, 2x10^5 rows).
-    conn.exec_driver_sql("INSERT INTO credit_batch_subject (uscc, batch_id, idx) VALUES (?, ?, ?)",
-                         sorted((u, batch_id, i) for u, i in rows))
+    conn.exec_driver_sql("INSERT INTO credit_batch_subject (batch_id, uscc, idx) VALUES (?, ?, ?)",
+                         sorted((batch_id, u, i) for u, i in rows))
 
 
 def insert_commitments(conn: Connection, batch_id: int, rows: Sequence[tuple[str, int]]) -> None:

@@ -33,3 +33,26 @@ def test_schema_state_and_blocks_round_trip(database_url: str) -> None:
         assert s.exec(select(db.IndexedBlock)).all()[0].hash == "0x" + "ab" * 32
     db.drop_schema(engine)
     engine.dispose()
+
+
+def test_an_index_of_another_layout_is_refused_until_reindexed(database_url: str) -> None:
+    engine = db.make_engine(database_url)
+    db.create_schema(engine)
+    with db.session(engine) as s:
+        assert db.get_state(s, db.SCHEMA_KEY) == db.SCHEMA_VERSION  # a new index records its layout
+        s.add(db.IndexedBlock(number=0, hash="0x" + "ab" * 32, parent_hash="0x" + "00" * 32, timestamp=1))
+        db.set_state(s, db.SCHEMA_KEY, db.SCHEMA_VERSION - 1)
+        s.commit()
+    with pytest.raises(db.IndexOutdated, match="cityledger gateway reindex"):
+        db.create_schema(engine)
+    with db.session(engine) as s:  # an index older than layout versions is layout 1
+        s.delete(s.get(db.IndexerState, db.SCHEMA_KEY))
+        s.commit()
+    with pytest.raises(db.IndexOutdated, match="layout 1"):
+        db.create_schema(engine)
+    db.drop_schema(engine)  # what reindex does: the rebuilt index has this layout
+    db.create_schema(engine)
+    with db.session(engine) as s:
+        assert db.get_state(s, db.SCHEMA_KEY) == db.SCHEMA_VERSION
+    db.drop_schema(engine)
+    engine.dispose()
