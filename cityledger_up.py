@@ -171,7 +171,7 @@ def up(data_dir: Path, node_port: int, ws_port: int, gateway_port: int, block_ti
         node_args += ["--ws", f"127.0.0.1:{ws_port}"]
     node = Child("node", node_args, data_dir / "logs" / "node.log")
     gateway = Child("gateway", ["gateway", "run", "--rpc", rpc, "--data-dir", str(data_dir / "gateway"), "--genesis",
-                                str(genesis), "--listen", f"127.0.0.1:{gateway_port}"],
+                                str(genesis), "--listen", f"127.0.0.1:{gateway_port}", "--rebuild-outdated-index"],
                     data_dir / "logs" / "gateway.log")
     children = [node, gateway]
 

@@ -105,7 +105,7 @@ def build_services(settings: Settings) -> Services:
     """Construct every service from ``settings`` (no network I/O yet)."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = db.make_engine(settings.resolved_database_url)
-    db.create_schema(engine)
+    db.create_schema(engine, rebuild_outdated=settings.rebuild_outdated_index)
     rpc = RpcClient(settings.rpc_url)
     book = AddressBook.load(settings.addressbook)
     codec = EventCodec(settings.artifacts, book)

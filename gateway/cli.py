@@ -70,6 +70,8 @@ def build_settings(opts: dict[str, Any]) -> Any:
         extra["public_rate_limit"] = opts["rate_limit"]
     if opts.get("answer_cache") is not None:
         extra["answer_cache_entries"] = opts["answer_cache"]
+    if opts.get("rebuild_outdated_index"):
+        extra["rebuild_outdated_index"] = True
     return Settings(rpc_url=opts["rpc"], data_dir=data_dir, database_url=opts["db"], addressbook=book,
                     ipfs_url=opts["ipfs"], public_url=opts["public_url"] or f"http://{opts['listen']}",
                     index_batch_blocks=opts["index_batch"], cometbft_genesis=comet, **extra)
@@ -114,6 +116,9 @@ def app() -> None:
               help="Public requests per minute per client address (0: off; env CITYLEDGER_PUBLIC_RATE_LIMIT).")
 @click.option("--answer-cache", type=click.IntRange(min=0), default=10_000, show_default=True,
               help="Verified public answers kept until the index moves (0: build and check every answer afresh).")
+@click.option("--rebuild-outdated-index", is_flag=True,
+              help="An index of another table layout (after an upgrade) is dropped and rebuilt from the chain "
+                   "instead of refused.")
 def run(**opts: Any) -> None:
     """Serve the gateway and follow the chain into the index."""
     import logging

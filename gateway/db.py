@@ -153,8 +153,10 @@ def _widen_integers() -> None:
                 column.type = BigInteger()
 
 
-def create_schema(engine: Engine) -> None:
-    """Create every table that does not exist yet (records modules register theirs on import)."""
+def create_schema(engine: Engine, *, rebuild_outdated: bool = False) -> None:
+    """Create every table that does not exist yet (records modules register theirs on import).
+    An index of another layout (``SCHEMA_VERSION``) raises ``IndexOutdated``, or, with
+    ``rebuild_outdated``, is dropped and created empty, to be rebuilt from the chain."""
     import gateway.auth.sessions  # noqa: F401  (registers the sign-in tables)
     import gateway.records  # noqa: F401  (registers the record tables)
     import gateway.routers.transactions  # noqa: F401  (payload releases)
@@ -165,13 +167,18 @@ def create_schema(engine: Engine) -> None:
         stored = get_state(s, SCHEMA_KEY)
         if stored is None and s.exec(select(IndexedBlock).limit(1)).first() is not None:
             stored = 1  # indexed before the layout had a version
-        if stored is None:
-            set_state(s, SCHEMA_KEY, SCHEMA_VERSION)
-            s.commit()
-        elif stored != SCHEMA_VERSION:
+    if stored is not None and stored != SCHEMA_VERSION:
+        if not rebuild_outdated:
             raise IndexOutdated(f"the index at {engine.url.render_as_string(hide_password=True)} has layout "
                                 f"{stored}, this gateway reads layout {SCHEMA_VERSION}: rebuild it with "
                                 "`cityledger gateway reindex`")
+        drop_schema(engine)
+        SQLModel.metadata.create_all(engine)
+        stored = None
+    if stored is None:
+        with session(engine) as s:
+            set_state(s, SCHEMA_KEY, SCHEMA_VERSION)
+            s.commit()
 
 
 #: Tables that hold the gateway's own state, not the chain's: a reindex keeps them.

@@ -76,6 +76,9 @@ class Settings(BaseModel):
     #: TEST ONLY: accept an ``X-CityLedger-Test-Member`` header naming the acting member's account.
     #: Never set in production (members sign in with Sign-In with Ethereum).
     test_member_header: bool = False
+    #: An index of another table layout (after an upgrade): dropped and rebuilt from the chain at
+    #: start when True (``cityledger up``: the index is a cache); refused with what to run otherwise.
+    rebuild_outdated_index: bool = False
 
     @field_validator("rpc_url", "ipfs_url", "public_url")
     @classmethod

@@ -56,3 +56,22 @@ def test_an_index_of_another_layout_is_refused_until_reindexed(database_url: str
         assert db.get_state(s, db.SCHEMA_KEY) == db.SCHEMA_VERSION
     db.drop_schema(engine)
     engine.dispose()
+
+
+def test_an_outdated_index_is_rebuilt_when_asked(database_url: str) -> None:
+    """``gateway run --rebuild-outdated-index`` (what ``cityledger up`` runs): the index is a cache,
+    so one of another layout is dropped and starts empty, to be rebuilt from the chain."""
+    engine = db.make_engine(database_url)
+    db.create_schema(engine)
+    with db.session(engine) as s:
+        s.add(db.IndexedBlock(number=0, hash="0x" + "ab" * 32, parent_hash="0x" + "00" * 32, timestamp=1))
+        db.set_state(s, "cursor", 0)
+        db.set_state(s, db.SCHEMA_KEY, db.SCHEMA_VERSION - 1)
+        s.commit()
+    db.create_schema(engine, rebuild_outdated=True)
+    with db.session(engine) as s:
+        assert db.get_state(s, db.SCHEMA_KEY) == db.SCHEMA_VERSION
+        assert db.get_state(s, "cursor") is None and db.last_block(s) is None
+    db.create_schema(engine)  # now of this layout: kept as it is
+    db.drop_schema(engine)
+    engine.dispose()
