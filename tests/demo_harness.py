@@ -52,8 +52,23 @@ def walkthrough_commands(text: str | None = None) -> list[str]:
     return commands
 
 
+class DemoFiles:
+    """What a demo city's data directory (``self.data_dir``) holds: ``scripts/start --demo``'s facts
+    (``demo.json``) and the development keys file."""
+
+    data_dir: Path
+
+    @property
+    def doc(self) -> dict[str, Any]:
+        return dict(json.loads((self.data_dir / "demo.json").read_text(encoding="utf-8")))
+
+    @property
+    def keys(self) -> Path:
+        return self.data_dir / "dev-keys.json"
+
+
 @dataclass
-class DemoCity:
+class DemoCity(DemoFiles):
     """``scripts/start --demo`` (the walkthrough's first command) running on free ports."""
 
     root: Path
@@ -90,13 +105,6 @@ class DemoCity:
                 "CITYLEDGER_BLOCK_TIME": "0.1", "CITYLEDGER_GATEWAY": self.gateway,
                 "CITYLEDGER_CACHE": str(self.root / "client-cache"), "PYTHONUNBUFFERED": "1"}
 
-    @property
-    def doc(self) -> dict[str, Any]:
-        return dict(json.loads((self.data_dir / "demo.json").read_text(encoding="utf-8")))
-
-    @property
-    def keys(self) -> Path:
-        return self.data_dir / "dev-keys.json"
 
     def output(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""

@@ -27,6 +27,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
 from conftest import ROOT
+from demo_harness import DemoFiles
 
 CHROMIUM = os.environ.get("CITYLEDGER_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
@@ -44,19 +45,11 @@ WAREHOUSE = "Central Relief Warehouse"
 
 
 @dataclass
-class City:
+class City(DemoFiles):
     """The gateway's URL, the demo's facts (``demo.json``) and its development keys file."""
 
     gateway: str
     data_dir: Path
-
-    @property
-    def doc(self) -> dict[str, Any]:
-        return dict(json.loads((self.data_dir / "demo.json").read_text(encoding="utf-8")))
-
-    @property
-    def keys(self) -> Path:
-        return self.data_dir / "dev-keys.json"
 
     def member(self, name: str) -> dict[str, Any]:
         doc = json.loads(self.keys.read_text())
