@@ -46,19 +46,7 @@ export function checkUscc(text) {
  * far along the code is, or what is wrong and where; submit is refused until the code is valid.
  */
 export function codeForm({ labelKey, placeholderKey, buttonKey, check, onSubmit, value = "", name }) {
-  const id = uid("code");
-  const messageId = `${id}-msg`;
-  const input = h("input", { id, name, type: "text", inputmode: "text", autocomplete: "off", autocapitalize: "characters",
-    spellcheck: "false", placeholder: t(placeholderKey), "aria-describedby": messageId, value, class: "code-input" });
-  const message = h("p", { id: messageId, class: "field-message", "aria-live": "polite" });
-  const show = () => {
-    const result = check(input.value);
-    clear(message).append(tx(result.key, result.params));
-    message.dataset.state = result.state;
-    input.setAttribute("aria-invalid", result.state === "error" ? "true" : "false");
-    return result;
-  };
-  input.addEventListener("input", show);
+  const { id, input, message, show } = codeInput({ check, name, value, placeholderKey });
   const form = h("form", { class: "code-form", novalidate: true },
     h("label", { for: id }, tx(labelKey)),
     h("div", { class: "row" }, input, h("button", { type: "submit" }, tx(buttonKey))),
@@ -71,6 +59,29 @@ export function codeForm({ labelKey, placeholderKey, buttonKey, check, onSubmit,
   });
   show();
   return { form, input, show };
+}
+
+/**
+ * A code field checked on every keystroke by `check` (checkUscc, checkReceiptCode), with the
+ * message under it; `show()` checks again and returns the result. For codeForm, and for any form
+ * that has a code among other fields.
+ */
+export function codeInput({ check, name, value = "", placeholderKey = null, required = false }) {
+  const id = uid("code");
+  const messageId = `${id}-msg`;
+  const input = h("input", { id, name, type: "text", inputmode: "text", autocomplete: "off", autocapitalize: "characters",
+    spellcheck: "false", placeholder: placeholderKey ? t(placeholderKey) : null, "aria-describedby": messageId, value,
+    required, class: "code-input" });
+  const message = h("p", { id: messageId, class: "field-message", "aria-live": "polite" });
+  const show = () => {
+    const result = check(input.value);
+    clear(message).append(tx(result.key, result.params));
+    message.dataset.state = result.state;
+    input.setAttribute("aria-invalid", result.state === "error" ? "true" : "false");
+    return result;
+  };
+  input.addEventListener("input", show);
+  return { id, input, message, show };
 }
 
 export const rawCode = (code) => raw(code, { tag: "code", cls: "code" });

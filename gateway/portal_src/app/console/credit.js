@@ -7,7 +7,7 @@
 
 import * as v from "/static/cityledger-verify.js";
 import { api, upload, problemView } from "../api.js";
-import { checkUscc } from "../codes.js";
+import { checkUscc, codeInput } from "../codes.js";
 import { clear, h, num, raw, short, uid } from "../dom.js";
 import { keyOr, t, tx } from "../i18n.js";
 import { ENUMS, contractAddress, decodeCall, get, keccakHex, send, session } from "./session.js";
@@ -28,17 +28,7 @@ function categorySelect(name) {
 const dateSeconds = (value) => (value ? BigInt(Math.floor(Date.parse(`${value}T00:00:00Z`) / 1000)) : 0n);
 
 function issueForm(out) {
-  const usccId = uid("uscc");
-  const uscc = h("input", { id: usccId, type: "text", name: "uscc", required: true, autocomplete: "off", class: "code-input", "aria-describedby": `${usccId}-msg` });
-  const message = h("p", { id: `${usccId}-msg`, class: "field-message", "aria-live": "polite" });
-  const validate = () => {
-    const r = checkUscc(uscc.value);
-    clear(message).append(tx(r.key, r.params));
-    message.dataset.state = r.state;
-    uscc.setAttribute("aria-invalid", r.state === "error" ? "true" : "false");
-    return r;
-  };
-  uscc.addEventListener("input", validate);
+  const { id: usccId, input: uscc, message, show: validate } = codeInput({ check: checkUscc, name: "uscc", required: true });
   validate();
   const category = categorySelect("category");
   const severity = h("input", { type: "number", min: 0, max: 255, value: 1, name: "severity", required: true });
