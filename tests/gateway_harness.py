@@ -177,12 +177,6 @@ def on_cometbft(chain: Any) -> bool:
     return isinstance(chain, CometChain)
 
 
-def consensus_settings(chain: Any) -> dict[str, Any]:
-    """``Settings`` fields the gateway needs for ``chain``'s consensus: on CometBFT, the pinned
-    CometBFT genesis; nothing otherwise."""
-    return {"cometbft_genesis": chain.cometbft_genesis} if on_cometbft(chain) else {}
-
-
 def assert_certified(chain: Any, devnet: DevNet, proof: dict[str, Any], header: Any) -> None:
     """``proof``'s block (its decoded ``header``) is certified the way ``chain`` certifies blocks:
     sealed by the development sealer, committed by more than 2/3 of the pinned CometBFT validators
@@ -205,8 +199,9 @@ def gateway_settings(chain: Any, addressbook: Path, tmp_path: Path, **extra: Any
     """The gateway's settings for a test over ``chain`` (index and payloads under ``tmp_path/gw``)."""
     from gateway.settings import Settings
 
-    return Settings(rpc_url=chain.url, data_dir=tmp_path / "gw", addressbook=addressbook, **consensus_settings(chain),
-                    **extra)
+    if on_cometbft(chain):  # the network's CometBFT genesis pinned: commits are checked against it
+        extra["cometbft_genesis"] = chain.cometbft_genesis
+    return Settings(rpc_url=chain.url, data_dir=tmp_path / "gw", addressbook=addressbook, **extra)
 
 
 def trust_documents(chain: Any, addressbook: Path) -> list[Any]:
@@ -219,7 +214,7 @@ def trust_documents(chain: Any, addressbook: Path) -> list[Any]:
 
 
 def consensus_args(chain: Any) -> list[str]:
-    """``cityledger gateway run`` options for ``chain``'s consensus (see ``consensus_settings``)."""
+    """``cityledger gateway run`` options for ``chain``'s consensus (see ``gateway_settings``)."""
     return ["--cometbft-genesis", str(chain.cometbft_genesis)] if on_cometbft(chain) else []
 
 

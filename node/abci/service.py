@@ -343,10 +343,8 @@ class CometService(ChainService):
                 self._relayed[sender] = max(self._relayed.get(sender, 0), nonce + 1)
 
     async def pending_nonce(self, account: Address) -> int | None:
-        return await self._next_nonce(account)
-
-    async def _next_nonce(self, account: Address) -> int:
-        """The sender's next nonce: its state nonce, or past what this node relayed."""
+        """The sender's next nonce: its state nonce, or past what this node relayed (transactions
+        held for a nonce gap do not count, as go-ethereum's queued ones do not)."""
         state_nonce = await self._on_chain(lambda: self._chain.state_at(self._chain.head).get_nonce(account))
         relayed = self._relayed.get(account, 0)
         if relayed <= state_nonce:
